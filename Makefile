@@ -1,0 +1,41 @@
+# Two commands set everything up on a fresh machine:  make demo   and   make test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo apt venv lint typecheck contracts pytest bench clean
+
+apt:
+	@bash .ci/install-apt
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: apt $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+contracts: venv
+	$(BIN)/lint-imports
+
+pytest: venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: venv lint typecheck contracts pytest
+
+demo: venv
+	$(BIN)/callcenter demo
+
+bench: venv
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) var/*.db .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Command areas of the ``callcenter`` CLI (composition root: may import adapters)."""
