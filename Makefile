@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo apt venv lint typecheck contracts pytest bench clean
+.PHONY: test demo apt venv lint typecheck contracts pytest bench clean migration
 
 apt:
 	@bash .ci/install-apt
@@ -39,3 +39,10 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) var/*.db .pytest_cache .mypy_cache .ruff_cache
+
+# Until the first release the schema is ONE migration, regenerated from the models (see docs/development.md).
+migration: venv
+	rm -f callcenter/migrations/versions/*.py
+	rm -rf .cache/migration && mkdir -p .cache/migration
+	CALLCENTER_DATABASE_URL=sqlite:///.cache/migration/m.db $(BIN)/callcenter --log-level WARNING db revision -m "initial schema" --rev-id 0001
+	$(BIN)/ruff format -q callcenter/migrations/versions/

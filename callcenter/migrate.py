@@ -33,8 +33,8 @@ def check(engine: Engine) -> None:
         command.check(cfg)
 
 
-def revision(engine: Engine, message: str) -> None:
+def revision(engine: Engine, message: str, rev_id: str | None = None) -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.connect() as connection:
         cfg.attributes["connection"] = connection
-        command.revision(cfg, message=message, autogenerate=True)
+        command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id)

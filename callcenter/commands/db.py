@@ -32,7 +32,8 @@ def check(app: AppContext) -> None:
 
 @command.command("revision")
 @click.option("-m", "--message", required=True)
+@click.option("--rev-id", default=None)
 @pass_app
-def revision(app: AppContext, message: str) -> None:
+def revision(app: AppContext, message: str, rev_id: str | None) -> None:
     """(developers) Autogenerate a migration against an upgraded database."""
-    migrate.revision(app.engine, message)
+    migrate.revision(app.engine, message, rev_id)

@@ -1,0 +1,182 @@
+"""Ports: the Protocols the core talks to, and the value types that cross them.
+
+Adapters implement them (``softphone.PjsuaPhone``, ``asr`` workers, ``web.realtime.SocketIONotifier``); every
+port has a scripted synchronous fake for unit tests (``tests/fakes.py``). Values are frozen dataclasses so they
+can be queued between threads and pickled between processes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# --------------------------------------------------------------------------------------------------------------
+# Telephony
+# --------------------------------------------------------------------------------------------------------------
+
+
+class CallState(str, enum.Enum):
+    calling = "calling"  # INVITE sent
+    incoming = "incoming"
+    early = "early"  # ringing / early media
+    connecting = "connecting"
+    confirmed = "confirmed"  # answered, media flowing
+    held = "held"
+    disconnected = "disconnected"
+
+
+@dataclass(frozen=True)
+class CallStateChanged:
+    call_id: str
+    state: CallState
+    sip_status: int = 0  # last SIP status code (486 busy, 480/408 no answer, 404 invalid, 603 declined …)
+    reason: str = ""
+    at_s: float = 0.0  # seconds since the call started
+
+
+@dataclass(frozen=True)
+class MediaStarted:
+    call_id: str
+    codec: str = ""
+
+
+@dataclass(frozen=True)
+class DtmfReceived:
+    call_id: str
+    digit: str
+    duration_ms: int = 0
+
+
+@dataclass(frozen=True)
+class CallFailed:
+    call_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RecordingReady:
+    call_id: str
+    path: str
+    duration_s: float
+    sha256: str
+
+
+@dataclass(frozen=True)
+class IncomingCall:
+    call_id: str
+    remote_uri: str
+
+
+CallEvent = CallStateChanged | MediaStarted | DtmfReceived | CallFailed | RecordingReady | IncomingCall
+
+
+class Phone(Protocol):
+    """A softphone. Methods return at once; what happens is reported as ``CallEvent``s to the listener."""
+
+    def dial(self, uri: str, *, record_path: str | None = None) -> str:
+        """Place a call; returns the call id. Raises ``TooManyCalls`` past the per-process limit."""
+        ...
+
+    def answer(self, call_id: str) -> None: ...
+
+    def hangup(self, call_id: str) -> None: ...
+
+    def hold(self, call_id: str) -> None: ...
+
+    def resume(self, call_id: str) -> None: ...
+
+    def mute(self, call_id: str, muted: bool) -> None: ...
+
+    def send_dtmf(self, call_id: str, digits: str) -> None: ...
+
+    def transfer(self, call_id: str, uri: str) -> None: ...
+
+    def add_listener(self, listener: Callable[[CallEvent], None]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Speech
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    t0_s: float
+    t1_s: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One final utterance of one speaker, times relative to the start of the call."""
+
+    call_id: str
+    text: str
+    t0_s: float
+    t1_s: float
+    confidence: float
+    words: tuple[Word, ...] = ()
+    alternatives: tuple[str, ...] = ()
+    speaker: str = "patient"
+    item_id: str = ""  # the question whose grammar was active
+
+
+@dataclass(frozen=True)
+class PartialText:
+    call_id: str
+    text: str
+    speaker: str = "patient"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A typed answer proposed from speech for the current question; the nurse confirms or corrects it."""
+
+    call_id: str
+    item_id: str
+    value: Any
+    confidence: float
+    text: str
+    t0_s: float
+    t1_s: float
+    needs_confirmation: bool = True
+    reasons: tuple[str, ...] = ()
+
+
+class Recognizer(Protocol):
+    """Speech recognition for live calls (an ASR worker pool behind it)."""
+
+    def open_stream(self, call_id: str, locale: str) -> bool:
+        """Start listening to a call; False when no model serves the locale (the call runs without proposals)."""
+        ...
+
+    def set_grammar(self, call_id: str, item_id: str, phrases: Sequence[str]) -> None:
+        """Switch to the grammar of the current question (applied between utterances)."""
+        ...
+
+    def feed(self, call_id: str, pcm: bytes) -> None:
+        """20 ms of 16-bit mono PCM at 8 kHz. Never blocks."""
+        ...
+
+    def close_stream(self, call_id: str) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Real-time notifications to browsers
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notification:
+    event: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    room: str = ""
+
+
+class Notifier(Protocol):
+    def emit(self, event: str, payload: dict[str, Any], room: str) -> None: ...
