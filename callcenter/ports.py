@@ -17,7 +17,7 @@ from typing import Any, Protocol
 # --------------------------------------------------------------------------------------------------------------
 
 
-class CallState(str, enum.Enum):
+class CallState(enum.StrEnum):
     calling = "calling"  # INVITE sent
     incoming = "incoming"
     early = "early"  # ringing / early media
