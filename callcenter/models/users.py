@@ -37,6 +37,10 @@ class User(SQLModel, table=True):
     department: str = Field(default="", max_length=100)
     sip_extension: str = Field(default="", max_length=100)
     active: bool = Field(default=True)
+    # sha256 of the softphone agent's bearer token (callcenter.users.issue_agent_token); "" = none issued
+    agent_token_sha256: str = Field(
+        default="", max_length=64, index=True, sa_column_kwargs={"server_default": ""}
+    )
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 

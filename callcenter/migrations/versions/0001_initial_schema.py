@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 22:20:29.414061
+Create Date: 2026-11-25 22:25:03.809444
 
 """
 
@@ -100,6 +100,12 @@ def upgrade() -> None:
         sa.Column("department", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("sip_extension", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column(
+            "agent_token_sha256",
+            sqlmodel.sql.sqltypes.AutoString(length=64),
+            server_default="",
+            nullable=False,
+        ),
         sa.Column("created_at", callcenter.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["team_id"],
@@ -108,6 +114,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("app_user", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_app_user_agent_token_sha256"), ["agent_token_sha256"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_app_user_team_id"), ["team_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_app_user_username"), ["username"], unique=True)
 
@@ -638,6 +647,7 @@ def downgrade() -> None:
     with op.batch_alter_table("app_user", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_app_user_username"))
         batch_op.drop_index(batch_op.f("ix_app_user_team_id"))
+        batch_op.drop_index(batch_op.f("ix_app_user_agent_token_sha256"))
 
     op.drop_table("app_user")
     with op.batch_alter_table("team", schema=None) as batch_op:
