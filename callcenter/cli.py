@@ -20,6 +20,7 @@ from callcenter.settings import Settings
 COMMAND_MODULES = [
     "callcenter.commands.db",
     "callcenter.commands.settings",
+    "callcenter.commands.ids",
 ]
 
 
