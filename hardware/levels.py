@@ -65,3 +65,15 @@ def meter(dbfs: float, width: int = 30, floor_dbfs: float = -60.0) -> str:
     """A text level meter: ``[#########.....................]  -33.1 dBFS``."""
     filled = round(width * min(1.0, max(0.0, (dbfs - floor_dbfs) / -floor_dbfs)))
     return f"[{'#' * filled}{'.' * (width - filled)}] {dbfs:6.1f} dBFS"
+
+
+def mono_to_stereo(pcm: bytes) -> bytes:
+    """Duplicate each sample into left and right (for headsets that only open in stereo)."""
+    x = np.frombuffer(pcm, dtype="<i2")
+    return np.repeat(x, 2).tobytes()
+
+
+def stereo_to_mono(pcm: bytes) -> bytes:
+    """Keep the left channel (a headset microphone is mono; the right channel is a copy or silence)."""
+    x = np.frombuffer(pcm[: len(pcm) - len(pcm) % 4], dtype="<i2")
+    return x[0::2].tobytes()
