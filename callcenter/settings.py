@@ -61,6 +61,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smpp_port", 2775, "SMPP server port."),
     Setting("smpp_system_id", "", "SMPP system id."),
     Setting("smpp_password", "", "SMPP password.", secret=True),
+    Setting("smpp_source_addr", "", "Sender number (source_addr) of SMS, e.g. the hospital's 106 short code. "
+            "Empty: the SMSC fills it in."),
     Setting("log_level", "INFO", "Logging level of the processes (DEBUG, INFO, WARNING, ERROR)."),
 )
 
@@ -110,6 +112,7 @@ class Settings:
     smpp_port: int = 2775
     smpp_system_id: str = ""
     smpp_password: str = field(default="", repr=False)
+    smpp_source_addr: str = ""
     log_level: str = "INFO"
 
     @classmethod

@@ -15,11 +15,12 @@ from callcenter.models.patients import (
 from callcenter.models.plans import Channel, FollowUpPlan, Task, TaskEvent, TaskStatus
 from callcenter.models.questionnaires import Questionnaire, QuestionnaireStatus
 from callcenter.models.responses import Alert, Answer, AnswerSource, Appointment, Response
+from callcenter.models.sms import SmsMessage, SmsReply, SmsStatus
 from callcenter.models.users import AuditEvent, Role, Team, User
 
 __all__ = [
     "Alert", "Answer", "AnswerSource", "Appointment", "AuditEvent", "CallAttempt", "Channel", "Encounter",
     "EncounterKind", "FollowUpPlan", "GroupMembership", "Outcome", "Patient", "PatientGroup", "PatientPhone",
-    "PhoneOwner", "Questionnaire", "QuestionnaireStatus", "Recording", "Response", "Role", "Sex", "Task",
-    "TaskEvent", "TaskStatus", "Team", "TranscriptSegment", "UTCDateTime", "User", "utc_now",
+    "PhoneOwner", "Questionnaire", "QuestionnaireStatus", "Recording", "Response", "Role", "Sex", "SmsMessage",
+    "SmsReply", "SmsStatus", "Task", "TaskEvent", "TaskStatus", "Team", "TranscriptSegment", "UTCDateTime", "User", "utc_now",
 ]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 22:25:03.809444
+Create Date: 2026-11-25 22:28:38.039592
 
 """
 
@@ -225,6 +225,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_patientphone_patient_id"), ["patient_id"], unique=False)
 
     op.create_table(
+        "sms_reply",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("number", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("patient_id", sa.Integer(), nullable=True),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("received_at", callcenter.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["patient_id"],
+            ["patient.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("sms_reply", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sms_reply_number"), ["number"], unique=False)
+        batch_op.create_index(batch_op.f("ix_sms_reply_patient_id"), ["patient_id"], unique=False)
+
+    op.create_table(
         "auditevent",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("at", callcenter.models.base.UTCDateTime(timezone=True), nullable=False),
@@ -407,6 +425,56 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_callattempt_started_at"), ["started_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_callattempt_task_id"), ["task_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_callattempt_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "sms_message",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("patient_id", sa.Integer(), nullable=True),
+        sa.Column("task_id", sa.Integer(), nullable=True),
+        sa.Column("number", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("template_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("parts", sa.Integer(), nullable=False),
+        sa.Column("dedupe_key", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "queued",
+                "sending",
+                "submitted",
+                "delivered",
+                "failed",
+                "blocked",
+                "cancelled",
+                name="smsstatus",
+            ),
+            nullable=False,
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("max_attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", callcenter.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_at", callcenter.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("smsc_message_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("created_at", callcenter.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("submitted_at", callcenter.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("final_at", callcenter.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["patient_id"],
+            ["patient.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["task_id"],
+            ["task.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("dedupe_key"),
+    )
+    with op.batch_alter_table("sms_message", schema=None) as batch_op:
+        batch_op.create_index("ix_sms_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_sms_message_patient_id"), ["patient_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_sms_message_task_id"), ["task_id"], unique=False)
+        batch_op.create_index("ix_sms_smsc_id", ["smsc_message_id"], unique=False)
 
     op.create_table(
         "taskevent",
@@ -594,6 +662,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_taskevent_task_id"))
 
     op.drop_table("taskevent")
+    with op.batch_alter_table("sms_message", schema=None) as batch_op:
+        batch_op.drop_index("ix_sms_smsc_id")
+        batch_op.drop_index(batch_op.f("ix_sms_message_task_id"))
+        batch_op.drop_index(batch_op.f("ix_sms_message_patient_id"))
+        batch_op.drop_index("ix_sms_due")
+
+    op.drop_table("sms_message")
     with op.batch_alter_table("callattempt", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_callattempt_user_id"))
         batch_op.drop_index(batch_op.f("ix_callattempt_task_id"))
@@ -623,6 +698,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_auditevent_action"))
 
     op.drop_table("auditevent")
+    with op.batch_alter_table("sms_reply", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sms_reply_patient_id"))
+        batch_op.drop_index(batch_op.f("ix_sms_reply_number"))
+
+    op.drop_table("sms_reply")
     with op.batch_alter_table("patientphone", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_patientphone_patient_id"))
         batch_op.drop_index(batch_op.f("ix_patientphone_number"))
