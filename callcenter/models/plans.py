@@ -52,6 +52,12 @@ class Task(SQLModel, table=True):
         UniqueConstraint("plan_id", "patient_id", "anchor_encounter_id", "point", name="uq_task_point"),
         Index("ix_task_queue", "status", "team_id", "due_at"),
         Index("ix_task_lease", "status", "lease_expires_at"),
+        # a nurse's queue: WHERE team_id = ? AND status = 'due' ORDER BY queue_rank, due_at (callbacks.queue)
+        Index("ix_task_team_queue", "team_id", "status", "queue_rank", "due_at"),
+        # release of planned tasks and of callbacks whose time has come
+        Index("ix_task_release", "status", "next_attempt_at"),
+        Index("ix_task_callback", "status", "callback_at"),
+        Index("ix_task_patient_status", "patient_id", "status"),
     )
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
@@ -65,7 +71,9 @@ class Task(SQLModel, table=True):
     window_end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     team_id: int | None = Field(default=None, foreign_key="team.id")
     assignee_id: int | None = Field(default=None, foreign_key="app_user.id")
-    priority: int = Field(default=50)
+    priority: int = Field(default=50)  # 0-999, higher is more urgent
+    # queue order, kept by callcenter.tasks: class * 1000 + (999 - priority); class 0 callback, 1 overdue, 2 due
+    queue_rank: int = Field(default=2949)
     attempts: int = Field(default=0)
     max_attempts: int = Field(default=3)
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

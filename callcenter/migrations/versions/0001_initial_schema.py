@@ -2,22 +2,22 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 22:28:38.039592
+Create Date: 2026-11-25 22:31:38.492615
 
 """
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
+
 import callcenter.models.base
 
-
 revision: str = "0001"
-down_revision: Union[str, None] = None
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -318,6 +318,7 @@ def upgrade() -> None:
         sa.Column("team_id", sa.Integer(), nullable=True),
         sa.Column("assignee_id", sa.Integer(), nullable=True),
         sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("queue_rank", sa.Integer(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("max_attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", callcenter.models.base.UTCDateTime(timezone=True), nullable=True),
@@ -352,10 +353,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("plan_id", "patient_id", "anchor_encounter_id", "point", name="uq_task_point"),
     )
     with op.batch_alter_table("task", schema=None) as batch_op:
+        batch_op.create_index("ix_task_callback", ["status", "callback_at"], unique=False)
         batch_op.create_index("ix_task_lease", ["status", "lease_expires_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_task_patient_id"), ["patient_id"], unique=False)
+        batch_op.create_index("ix_task_patient_status", ["patient_id", "status"], unique=False)
         batch_op.create_index(batch_op.f("ix_task_plan_id"), ["plan_id"], unique=False)
         batch_op.create_index("ix_task_queue", ["status", "team_id", "due_at"], unique=False)
+        batch_op.create_index("ix_task_release", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index(
+            "ix_task_team_queue", ["team_id", "status", "queue_rank", "due_at"], unique=False
+        )
 
     op.create_table(
         "appointment",
@@ -682,10 +689,14 @@ def downgrade() -> None:
 
     op.drop_table("appointment")
     with op.batch_alter_table("task", schema=None) as batch_op:
+        batch_op.drop_index("ix_task_team_queue")
+        batch_op.drop_index("ix_task_release")
         batch_op.drop_index("ix_task_queue")
         batch_op.drop_index(batch_op.f("ix_task_plan_id"))
+        batch_op.drop_index("ix_task_patient_status")
         batch_op.drop_index(batch_op.f("ix_task_patient_id"))
         batch_op.drop_index("ix_task_lease")
+        batch_op.drop_index("ix_task_callback")
 
     op.drop_table("task")
     with op.batch_alter_table("questionnaire", schema=None) as batch_op:
