@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "callcenter.commands.db",
     "callcenter.commands.settings",
     "callcenter.commands.ids",
+    "callcenter.commands.sms",
 ]
 
 

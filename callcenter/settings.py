@@ -63,6 +63,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smpp_password", "", "SMPP password.", secret=True),
     Setting("smpp_source_addr", "", "Sender number (source_addr) of SMS, e.g. the hospital's 106 short code. "
             "Empty: the SMSC fills it in."),
+    Setting("sms_send_window", "08:00-21:00", "Local hours in which SMS are sent (HH:MM-HH:MM; `24:00` ends at "
+            "midnight). Messages due outside wait for the next opening."),
     Setting("log_level", "INFO", "Logging level of the processes (DEBUG, INFO, WARNING, ERROR)."),
 )
 
@@ -113,6 +115,7 @@ class Settings:
     smpp_system_id: str = ""
     smpp_password: str = field(default="", repr=False)
     smpp_source_addr: str = ""
+    sms_send_window: str = "08:00-21:00"
     log_level: str = "INFO"
 
     @classmethod

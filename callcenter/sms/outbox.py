@@ -10,6 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 
+from callcenter.errors import InvalidInput
 from callcenter.models.sms import SmsStatus
 
 # Delay before retry n (1-based) after a temporary refusal or a broken connection.
@@ -71,6 +72,27 @@ def is_opt_out(text: str) -> bool:
     normal = unicodedata.normalize("NFKC", text).strip().upper()
     compact = "".join(ch for ch in normal if not ch.isspace() and unicodedata.category(ch)[0] != "P")
     return compact in OPT_OUT_WORDS or "退订" in compact
+
+
+class SendWindowError(InvalidInput):
+    """CALLCENTER_SMS_SEND_WINDOW is not of the form HH:MM-HH:MM."""
+
+
+def parse_send_window(text: str) -> tuple[time, time]:
+    """``"08:00-21:00"`` -> (08:00, 21:00); an end of ``24:00`` means midnight (the whole evening)."""
+    start_text, sep, end_text = text.strip().partition("-")
+    try:
+        if not sep:
+            raise ValueError(text)
+        start = time.fromisoformat(start_text.strip())
+        end = time.max if end_text.strip() == "24:00" else time.fromisoformat(end_text.strip())
+    except ValueError:
+        raise SendWindowError(
+            f"SMS send window {text!r} must look like 08:00-21:00 (CALLCENTER_SMS_SEND_WINDOW)"
+        ) from None
+    if end <= start:
+        raise SendWindowError(f"SMS send window {text!r} must end after it starts (CALLCENTER_SMS_SEND_WINDOW)")
+    return start, end
 
 
 def in_send_window(now: datetime, tz: tzinfo, window: tuple[time, time] = SEND_WINDOW) -> bool:

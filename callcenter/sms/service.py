@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, time, tzinfo
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -154,9 +154,10 @@ def _claim(engine: Engine, clock: Clock, limit: int) -> list[int]:
     return ids
 
 
-def send_due(engine: Engine, gateway: SmsGateway, clock: Clock, tz: tzinfo, *, limit: int = 200) -> SendReport:
+def send_due(engine: Engine, gateway: SmsGateway, clock: Clock, tz: tzinfo, *, limit: int = 200,
+             window: tuple[time, time] = outbox.SEND_WINDOW) -> SendReport:
     """Submit the messages whose time has come (inside the daytime send window)."""
-    if not outbox.in_send_window(clock.now(), tz):
+    if not outbox.in_send_window(clock.now(), tz, window):
         return SendReport()
     ids = _claim(engine, clock, limit)
     counts = {"submitted": 0, "retrying": 0, "failed": 0, "blocked": 0, "released": 0}
@@ -314,9 +315,9 @@ def set_consent(session: Session, patient_id: int, consent: bool, clock: Clock) 
 
 
 def run_batch(engine: Engine, gateway: SmsGateway, clock: Clock, tz: tzinfo, *, poll_s: float = 2.0,
-              limit: int = 200) -> tuple[SendReport, InboundReport]:
+              limit: int = 200, window: tuple[time, time] = outbox.SEND_WINDOW) -> tuple[SendReport, InboundReport]:
     """One run of the SMS job: send what is due, then take in receipts and replies for ``poll_s`` seconds."""
-    sent = send_due(engine, gateway, clock, tz, limit=limit)
+    sent = send_due(engine, gateway, clock, tz, limit=limit, window=window)
     try:
         events = gateway.poll(poll_s)
     except SmsGatewayUnavailable as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -124,3 +124,13 @@ def test_interim_receipt_has_no_final_status() -> None:
 def test_text_without_id_is_not_a_receipt() -> None:
     with pytest.raises(ValueError, match="not a delivery receipt"):
         parse_receipt("hello")
+
+
+def test_send_window_setting_is_parsed_and_checked() -> None:
+    assert outbox.parse_send_window("08:00-21:00") == (time(8, 0), time(21, 0))
+    start, end = outbox.parse_send_window("00:00-24:00")
+    assert outbox.in_send_window(datetime(2026, 11, 25, 23, 59, tzinfo=SHANGHAI), SHANGHAI, (start, end))
+    with pytest.raises(outbox.SendWindowError, match="CALLCENTER_SMS_SEND_WINDOW"):
+        outbox.parse_send_window("8-21h")
+    with pytest.raises(outbox.SendWindowError, match="end after"):
+        outbox.parse_send_window("21:00-08:00")
