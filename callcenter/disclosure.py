@@ -73,8 +73,12 @@ def recording_for_playback(
     download: bool = False,
     compressed: bool = False,
     remote_addr: str = "",
+    audited: bool = True,
 ) -> RecordingFile:
-    """The recording's file, if ``viewer`` may hear it; the playback or download is audited."""
+    """The recording's file, if ``viewer`` may hear it; the playback or download is audited.
+
+    ``audited=False`` only for further byte ranges of a playback already audited in the same web session.
+    """
     recording = session.get(Recording, recording_id)
     if recording is None:
         raise RecordingNotFound(f"recording {recording_id} does not exist")
@@ -88,9 +92,18 @@ def recording_for_playback(
         raise RecordingNotFound(f"the file of recording {recording_id} is missing on the server; "
                                 "check the recordings folder (CALLCENTER_RECORDINGS_DIR)")
     action = AuditAction.recording_download if download else AuditAction.recording_play
-    audit.record(session, action=action, at=at, user_id=viewer.id, object_type="recording",
-                 object_id=recording_id, remote_addr=remote_addr,
-                 detail={"attempt_id": recording.attempt_id, "file": path.name})
+    if audited or download:
+        audit.record(session, action=action, at=at, user_id=viewer.id, object_type="recording",
+                     object_id=recording_id, remote_addr=remote_addr,
+                     detail={"attempt_id": recording.attempt_id, "file": path.name})
     mimetype = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".opus": "audio/ogg",
                 ".webm": "audio/webm"}.get(path.suffix.lower(), "application/octet-stream")
     return RecordingFile(recording_id, recording.attempt_id, path, mimetype, f"recording-{recording_id}{path.suffix}")
+
+
+def may_follow_attempt(session: Session, attempt_id: int, viewer: StaffMember) -> bool:
+    """Whether ``viewer`` may receive the live events (transcript, proposals) of this call attempt."""
+    attempt = session.get(CallAttempt, attempt_id)
+    if attempt is None:
+        return False
+    return privacy.may_hear_attempt(viewer.role, viewer.id, attempt.user_id)

@@ -1,0 +1,40 @@
+"""Live events pushed to browsers and softphone agents: their kinds and the rooms they go to (pure).
+
+The core emits through ``ports.Notifier.emit(kind, payload, room)``; ``web.realtime`` delivers to Socket.IO rooms.
+Rooms scope who receives what: a nurse's browser joins only her own user room and the rooms of attempts she
+may follow (``callcenter.privacy``); supervisors join ``SUPERVISORS``; a softphone agent joins its user's agent
+room. Payloads carry ids, never names, phone numbers or national IDs.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class EventKind(enum.StrEnum):
+    # server -> browsers
+    call_state = "call_state"  # {attempt_id, state, sip_status}
+    transcript = "transcript"  # {attempt_id, speaker, text, t0_s, t1_s, confidence, item_id}
+    partial = "partial"  # {attempt_id, speaker, text}
+    proposal = "proposal"  # {attempt_id, item_id, value, confidence, text, t0_s, t1_s, needs_confirmation}
+    question = "question"  # {attempt_id, item_id}: the form moved to another question
+    alert = "alert"  # {alert_id, patient_id, severity}
+    queue_changed = "queue_changed"  # {task_id}
+    notice = "notice"  # {text}: a message for the user
+    # server -> softphone agent
+    agent_command = "agent_command"  # {command: dial|hangup|hold|resume|mute|dtmf|transfer, attempt_id, ...}
+
+
+SUPERVISORS = "supervisors"
+
+
+def user_room(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def attempt_room(attempt_id: int) -> str:
+    return f"attempt:{attempt_id}"
+
+
+def agent_room(user_id: int) -> str:
+    return f"agent:{user_id}"

@@ -1,0 +1,92 @@
+"""Socket.IO: authenticated connections, rooms per user / attempt / supervisors / agent, the notifier, Redis.
+
+These use the Socket.IO test client, which patches the server object of THIS app only (each app owns its
+SocketIO); browser tests build their own apps in another module.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import AuthActions
+
+from callcenter import users
+from callcenter.db import session_scope
+from callcenter.events import SUPERVISORS, EventKind, agent_room, attempt_room, user_room
+from callcenter.settings import Settings
+from web import Services, create_app
+from web.realtime import SocketIONotifier, notifier_for, socketio_for
+
+
+def _sio_client(app, username=None, auth=None):
+    flask_client = app.test_client()
+    if username:
+        AuthActions(flask_client).login(username)
+    return socketio_for(app).test_client(app, flask_test_client=flask_client, auth=auth)
+
+
+def _events(client, name):
+    return [e["args"][0] for e in client.get_received() if e["name"] == name]
+
+
+def test_anonymous_connection_is_refused(app):
+    client = socketio_for(app).test_client(app)
+    assert not client.is_connected()
+
+
+def test_an_event_for_one_nurse_reaches_only_her(app, staff):
+    first, second = _sio_client(app, "nurse"), _sio_client(app, "nurse2")
+    assert first.is_connected() and second.is_connected()
+    notifier_for(app).emit(EventKind.notice, {"text": "回电提醒"}, user_room(staff["nurse"].id))
+    assert _events(first, "notice") == [{"text": "回电提醒"}]
+    assert _events(second, "notice") == []
+
+
+def test_only_a_permitted_user_can_follow_a_call_attempt(app, call_data):
+    owner, other, supervisor = _sio_client(app, "nurse"), _sio_client(app, "nurse2"), _sio_client(app, "supervisor")
+    assert owner.emit("follow_attempt", {"attempt_id": call_data.attempt_id}, callback=True)["ok"] is True
+    assert other.emit("follow_attempt", {"attempt_id": call_data.attempt_id}, callback=True) == {"ok": False}
+    assert supervisor.emit("follow_attempt", {"attempt_id": str(call_data.attempt_id)}, callback=True)["ok"]
+    assert other.emit("follow_attempt", {"attempt_id": 999}, callback=True) == {"ok": False}
+    line = {"attempt_id": call_data.attempt_id, "speaker": "patient", "text": "好多了"}
+    notifier_for(app).emit(EventKind.transcript, line, attempt_room(call_data.attempt_id))
+    assert _events(owner, "transcript") == [line]
+    assert _events(supervisor, "transcript") == [line]
+    assert _events(other, "transcript") == []
+    owner.emit("unfollow_attempt", {"attempt_id": call_data.attempt_id})
+    notifier_for(app).emit(EventKind.transcript, line, attempt_room(call_data.attempt_id))
+    assert _events(owner, "transcript") == []
+
+
+def test_supervisors_room_excludes_nurses(app):
+    supervisor, nurse = _sio_client(app, "supervisor"), _sio_client(app, "nurse")
+    notifier_for(app).emit(EventKind.queue_changed, {"task_id": 1}, SUPERVISORS)
+    assert _events(supervisor, "queue_changed") == [{"task_id": 1}]
+    assert _events(nurse, "queue_changed") == []
+
+
+def test_softphone_agent_connects_with_its_token_and_gets_its_commands(app, sqlite_engine, staff):
+    with session_scope(sqlite_engine) as s:
+        token = users.issue_agent_token(s, "nurse")
+    agent = _sio_client(app, auth={"agent_token": token})
+    stranger = _sio_client(app, auth={"agent_token": "not-a-token"})
+    assert agent.is_connected()
+    assert not stranger.is_connected()
+    notifier_for(app).emit(EventKind.agent_command, {"command": "dial", "attempt_id": 7}, agent_room(staff["nurse"].id))
+    assert _events(agent, "agent_command") == [{"command": "dial", "attempt_id": 7}]
+
+
+def test_notifier_refuses_to_broadcast_without_a_room(app):
+    with pytest.raises(ValueError, match="needs a room"):
+        notifier_for(app).emit(EventKind.notice, {}, "")
+
+
+def test_external_notifier_needs_redis():
+    with pytest.raises(ValueError, match="CALLCENTER_REDIS_URL"):
+        SocketIONotifier.external("")
+
+
+def test_settings_without_secret_key_refuse_to_build_the_app(sqlite_engine):
+    from web.app import WebConfigError
+
+    with pytest.raises(WebConfigError, match="CALLCENTER_SECRET_KEY"):
+        create_app(Settings(), Services(sqlite_engine))

@@ -1,0 +1,127 @@
+"""Socket.IO: the per-app server (threading mode), authenticated connections scoped to rooms, and the
+``SocketIONotifier`` adapter of ``callcenter.ports.Notifier``.
+
+Who joins what (rooms are named in ``callcenter.events``):
+- a logged-in browser joins its user room; supervisors also join ``supervisors``; anyone may ask to follow a
+  call attempt (``follow_attempt``) and is let in only if ``callcenter.disclosure`` allows it;
+- a softphone agent connects with ``auth={"agent_token": ...}`` and joins its user's agent room;
+- anonymous connections are refused.
+With ``Settings.redis_url`` set, every emit goes through Redis so several processes reach every browser.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, request
+from flask_login import current_user
+from flask_socketio import SocketIO, join_room, leave_room
+
+from callcenter import disclosure, users
+from callcenter.events import SUPERVISORS, agent_room, attempt_room, user_room
+from callcenter.models import Role
+from callcenter.settings import Settings
+from web.services import db
+
+logger = logging.getLogger(__name__)
+
+EXTENSION_KEY = "socketio"
+DEFAULT_CHANNEL = "callcenter-socketio"
+
+
+class SocketIONotifier:
+    """``ports.Notifier`` over Socket.IO; safe to call from any thread (pjsua2, ASR, scheduler)."""
+
+    def __init__(self, socketio: SocketIO) -> None:
+        self._socketio = socketio
+
+    @classmethod
+    def external(cls, redis_url: str, *, channel: str = DEFAULT_CHANNEL) -> SocketIONotifier:
+        """A notifier for a process without the web app (robocaller, scheduler): emits through Redis."""
+        if not redis_url:
+            raise ValueError("an external notifier needs CALLCENTER_REDIS_URL (the Socket.IO message queue)")
+        return cls(SocketIO(message_queue=redis_url, channel=channel, async_mode="threading"))
+
+    def emit(self, event: str, payload: dict[str, Any], room: str) -> None:
+        if not room:
+            raise ValueError(f"event {event!r} needs a room: events are never broadcast to everyone")
+        self._socketio.emit(event, payload, to=room)
+
+
+def init_app(app: Flask, settings: Settings, *, channel: str = DEFAULT_CHANNEL) -> SocketIO:
+    # A SocketIO per app instead of one module-level object: its server holds per-app state, and the
+    # Socket.IO test client patches it (RECIPES), which must not leak into live-server tests.
+    socketio = SocketIO()
+    socketio.init_app(
+        app,
+        async_mode="threading",  # never auto-detect: eventlet/gevent break with native threads
+        message_queue=settings.redis_url or None,
+        channel=channel,
+        cors_allowed_origins=[],  # same origin only
+        logger=False,
+        engineio_logger=False,
+    )
+    _register_handlers(socketio)
+    app.extensions[EXTENSION_KEY] = socketio
+    return socketio
+
+
+def socketio_for(app: Flask) -> SocketIO:
+    found: SocketIO = app.extensions[EXTENSION_KEY]
+    return found
+
+
+def notifier_for(app: Flask) -> SocketIONotifier:
+    return SocketIONotifier(socketio_for(app))
+
+
+def _register_handlers(socketio: SocketIO) -> None:
+    def connect(auth: Any = None) -> bool:
+        if current_user.is_authenticated:
+            join_room(user_room(current_user.id))
+            if current_user.role is Role.supervisor:
+                join_room(SUPERVISORS)
+            logger.debug("sid=%s user=%s connected", request.sid, current_user.id)  # type: ignore[attr-defined]
+            return True
+        token = auth.get("agent_token") if isinstance(auth, dict) else None
+        if isinstance(token, str) and token:
+            with db() as session:
+                member = users.member_for_agent_token(session, token)
+            if member is not None:
+                join_room(agent_room(member.id))
+                logger.info("user=%s softphone agent connected", member.id)
+                return True
+        logger.info("refused an unauthenticated Socket.IO connection")
+        return False
+
+    def follow_attempt(data: Any) -> dict[str, Any]:
+        attempt_id = _attempt_id(data)
+        if not current_user.is_authenticated or attempt_id is None:
+            return {"ok": False}
+        with db() as session:
+            allowed = disclosure.may_follow_attempt(session, attempt_id, current_user.member)
+        if not allowed:
+            logger.warning("user=%s may not follow attempt=%s", current_user.id, attempt_id)
+            return {"ok": False}
+        join_room(attempt_room(attempt_id))
+        return {"ok": True, "room": attempt_room(attempt_id)}
+
+    def unfollow_attempt(data: Any) -> dict[str, Any]:
+        attempt_id = _attempt_id(data)
+        if attempt_id is not None:
+            leave_room(attempt_room(attempt_id))
+        return {"ok": True}
+
+    for name, handler in (("connect", connect), ("follow_attempt", follow_attempt),
+                          ("unfollow_attempt", unfollow_attempt)):
+        socketio.on_event(name, handler)
+
+
+def _attempt_id(data: Any) -> int | None:
+    raw = data.get("attempt_id") if isinstance(data, dict) else None
+    if isinstance(raw, int) and raw > 0:
+        return raw
+    if isinstance(raw, str) and raw.isdigit():
+        return int(raw)
+    return None

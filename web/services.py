@@ -1,0 +1,51 @@
+"""What the web layer receives from the composition root, and how a request reaches it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from callcenter.clock import Clock, SystemClock
+from callcenter.db import session_scope
+from callcenter.settings import Settings
+
+EXTENSION_KEY = "callcenter"
+
+
+@dataclass
+class Services:
+    """The core's entry points the views call. Later phases add the call services (start attempt, answers)."""
+
+    engine: Engine
+    clock: Clock = field(default_factory=SystemClock)
+
+
+@dataclass(frozen=True)
+class AppState:
+    settings: Settings
+    services: Services
+
+
+def state() -> AppState:
+    found: AppState = current_app.extensions[EXTENSION_KEY]
+    return found
+
+
+@contextmanager
+def db() -> Iterator[Session]:
+    """One transaction for one use case."""
+    with session_scope(state().services.engine) as session:
+        yield session
+
+
+def local_today() -> date:
+    """Today in the hospital's time zone, from the injected clock."""
+    current = state()
+    return current.services.clock.now().astimezone(ZoneInfo(current.settings.timezone)).date()
