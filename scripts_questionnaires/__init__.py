@@ -51,6 +51,8 @@ FHIR R4: ``to_fhir_questionnaire(script)``, ``from_fhir_questionnaire(dict) -> I
 
 from __future__ import annotations
 
+from scripts_questionnaires.checker import check, check_file, check_text, errors
+from scripts_questionnaires.engine import Engine, RaisedAlert, RunResult, Walk
 from scripts_questionnaires.errors import (
     AnswerInvalid,
     ExpressionError,
@@ -62,6 +64,7 @@ from scripts_questionnaires.errors import (
     Severity,
 )
 from scripts_questionnaires.expressions import Context, Expression
+from scripts_questionnaires.library import library_paths, library_script, load_library
 from scripts_questionnaires.loader import LoadResult, load_file, load_script, parse_script
 from scripts_questionnaires.model import (
     AlertRule,
@@ -74,9 +77,15 @@ from scripts_questionnaires.model import (
     Score,
     Script,
 )
+from scripts_questionnaires.render import render_text
+from scripts_questionnaires.runstate import AnswerSource, Entry, EntryKind, Provenance, RunState, RunStatus
+from scripts_questionnaires.values import Value, normalize_answer
 
 __all__ = [
-    "AlertRule", "AlertSeverity", "AnswerInvalid", "Band", "Context", "Expression", "ExpressionError", "Item",
-    "ItemType", "LoadResult", "NumberRange", "Option", "Pos", "Problem", "RunError", "Score", "Script",
-    "ScriptError", "ScriptInvalid", "Severity", "load_file", "load_script", "parse_script",
+    "AlertRule", "AlertSeverity", "AnswerInvalid", "AnswerSource", "Band", "Context", "Engine", "Entry",
+    "EntryKind", "Expression", "ExpressionError", "Item", "ItemType", "LoadResult", "NumberRange", "Option", "Pos",
+    "Problem", "Provenance", "RaisedAlert", "RunError", "RunResult", "RunState", "RunStatus", "Score", "Script",
+    "ScriptError", "ScriptInvalid", "Severity", "Value", "Walk", "check", "check_file", "check_text", "errors",
+    "library_paths", "library_script", "load_file", "load_library", "load_script", "normalize_answer",
+    "parse_script", "render_text",
 ]
