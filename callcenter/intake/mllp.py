@@ -1,0 +1,161 @@
+"""MLLP listener: HL7 v2 ADT messages over TCP, each answered with an acknowledgement.
+
+Framing (MLLP): ``0x0B`` message ``0x1C 0x0D``. Every message is imported in its own transaction and answered:
+``AA`` accepted; ``AE`` application error (a value is invalid — MSA-3 and ERR-8 give the field and reason,
+nothing of the message is written); ``AR`` rejected (not an ADT message we can process, or unreadable).
+The connection and the listener keep serving after any bad message.
+"""
+
+from __future__ import annotations
+
+import logging
+import socketserver
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from callcenter.intake.batch import import_rows
+from callcenter.intake.hl7v2 import Hl7DataError, Hl7Reject, locate, parse_adt
+from callcenter.intake.records import HOSPITAL_TZ
+
+logger = logging.getLogger(__name__)
+
+START, END = b"\x0b", b"\x1c\x0d"
+MAX_MESSAGE_BYTES = 1 << 20
+
+
+def frame(message: str, encoding: str = "utf-8") -> bytes:
+    return START + message.encode(encoding) + END
+
+
+def _escape(text: str) -> str:
+    return (text.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\").replace("&", "\\T\\")
+            .replace("~", "\\R\\").replace("\r", " ").replace("\n", " "))
+
+
+def build_ack(code: str, reason: str = "", *, message: Any = None, control_id: str = "") -> str:
+    """An ACK with MSA-1 ``code``, MSA-2 the original control id, MSA-3 and an ERR segment for the reason."""
+    if message is not None:
+        ack = message.create_ack(code, application="CALLCENTER")
+        segments = [str(seg) for seg in ack]
+        control_id = control_id or str(message.segment("MSH")[10])
+    else:
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        segments = [f"MSH|^~\\&|CALLCENTER||||{stamp}||ACK|{stamp}|P|2.5", f"MSA|{code}|{control_id}"]
+    segments = [s for s in segments if not s.startswith("MSA")]
+    segments.append(f"MSA|{code}|{_escape(control_id)}" + (f"|{_escape(reason)}" if reason else ""))
+    if code != "AA":
+        severity_code = "207" if code == "AE" else "200"  # HL7 table 0357: application error / unsupported
+        segments.append(f"ERR||||{severity_code}|E||||{_escape(reason)}")
+    return "\r".join(segments) + "\r"
+
+
+class AdtHandler:
+    """Turns one message's text into an acknowledgement's text, importing it on the way."""
+
+    def __init__(self, engine: Engine, *, source_system: str = "his", tz: tzinfo = HOSPITAL_TZ,
+                 now: Callable[[], datetime] | None = None) -> None:
+        self.engine, self.source_system, self.tz, self.now = engine, source_system, tz, now
+        self.counts = {"AA": 0, "AE": 0, "AR": 0}
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> str:
+        code, reason, ack = self._handle(text)
+        with self._lock:
+            self.counts[code] += 1
+        return ack
+
+    def _handle(self, text: str) -> tuple[str, str, str]:
+        try:
+            adt = parse_adt(text, tz=self.tz)
+        except Hl7Reject as exc:
+            logger.warning("mllp: message rejected: %s", exc)
+            control = _control_id(text)
+            return "AR", str(exc), build_ack("AR", str(exc), control_id=control)
+        except Hl7DataError as exc:
+            return "AE", str(exc), build_ack("AE", str(exc), message=exc.message)
+        try:
+            summary = import_rows(self.engine, [adt.row], source=f"mllp:{adt.control_id}",
+                                  source_system=self.source_system, tz=self.tz,
+                                  now=self.now() if self.now else None)
+        except Exception:
+            logger.exception("mllp: message %s could not be stored", adt.control_id)
+            reason = "internal error while storing the message; it was not stored, send it again later"
+            return "AE", reason, build_ack("AE", reason, message=adt.message)
+        if summary.errors:
+            reason = "; ".join(f"{e.field}: {e.reason}" for e in map(locate, summary.errors))
+            logger.info("mllp: message %s ADT^%s refused: %s", adt.control_id, adt.event,
+                        ", ".join(e.field for e in summary.errors))
+            return "AE", reason, build_ack("AE", reason, message=adt.message)
+        logger.info("mllp: message %s ADT^%s accepted (%s created, %s updated)", adt.control_id, adt.event,
+                    summary.created, summary.updated)
+        return "AA", "", build_ack("AA", message=adt.message)
+
+
+def _control_id(text: str) -> str:
+    first = text.strip("\x0b\x1c\r\n ").split("\r")[0].split("\n")[0]
+    if first.startswith("MSH") and len(first) > 3:
+        parts = first.split(first[3])
+        return parts[9] if len(parts) > 9 else ""
+    return ""
+
+
+class _Connection(socketserver.BaseRequestHandler):
+    server: MllpServer
+
+    def handle(self) -> None:
+        buffer = b""
+        peer = f"{self.client_address[0]}:{self.client_address[1]}"
+        logger.info("mllp: connection from %s", peer)
+        while True:
+            try:
+                data = self.request.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            buffer += data
+            while True:
+                start = buffer.find(START)
+                if start < 0:
+                    buffer = b""
+                    break
+                end = buffer.find(END, start)
+                if end < 0:
+                    if len(buffer) - start > MAX_MESSAGE_BYTES:
+                        self._send(build_ack("AR", "message larger than 1 MB or missing its 0x1C 0x0D end"))
+                        buffer = b""
+                    else:
+                        buffer = buffer[start:]
+                    break
+                payload, buffer = buffer[start + 1:end], buffer[end + 2:]
+                self._send(self.server.answer(payload))
+        logger.info("mllp: connection from %s closed", peer)
+
+    def _send(self, ack: str) -> None:
+        self.request.sendall(frame(ack, self.server.encoding))
+
+
+class MllpServer(socketserver.ThreadingTCPServer):
+    """``MllpServer((host, port), handler)``; ``serve_forever()`` in a thread, ``shutdown()`` to stop."""
+
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: Callable[[str], str], *, encoding: str = "utf-8") -> None:
+        super().__init__(address, _Connection)
+        self.handler, self.encoding = handler, encoding
+
+    def answer(self, payload: bytes) -> str:
+        try:
+            text = payload.decode(self.encoding)
+        except UnicodeDecodeError:
+            text = payload.decode("gb18030", errors="replace")
+        try:
+            return self.handler(text)
+        except Exception:  # the listener must keep serving whatever one message does
+            logger.exception("mllp: handler failed")
+            return build_ack("AE", "internal error; the message was not stored", control_id=_control_id(text))

@@ -1,0 +1,91 @@
+import socket
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import Session, select
+
+from callcenter.intake.hl7v2 import build_adt
+from callcenter.intake.mllp import END, START, AdtHandler, MllpServer, frame
+from callcenter.models import Encounter, Patient
+
+WANG = {"mrn": "M001", "national_id": "11010519491231002X", "name": "王芳", "sex": "female",
+        "encounter_id": "V001", "kind": "inpatient", "department": "心内科", "admitted_at": "2026-05-01 09:00"}
+
+
+@pytest.fixture
+def listener(engine):
+    handler = AdtHandler(engine, now=lambda: datetime(2026, 6, 1, tzinfo=UTC))
+    server = MllpServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server, handler
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def _connect(server):
+    sock = socket.create_connection(server.server_address, timeout=10)
+    return sock
+
+
+def _read_acks(sock, count: int) -> list[dict]:
+    data = b""
+    while data.count(END) < count:
+        chunk = sock.recv(65536)
+        assert chunk, "listener closed the connection"
+        data += chunk
+    frames = [f for f in data.split(END) if f]
+    assert len(frames) == count and all(f.startswith(START) for f in frames)
+    return [_ack(f[1:]) for f in frames]
+
+
+def _exchange(sock, payload: bytes) -> dict:
+    sock.sendall(payload)
+    return _read_acks(sock, 1)[0]
+
+
+def _ack(body: bytes) -> dict:
+    segments = body.decode("utf-8").strip("\r").split("\r")
+    msa = next(s for s in segments if s.startswith("MSA")).split("|")
+    err = next((s for s in segments if s.startswith("ERR")), "")
+    return {"code": msa[1], "control": msa[2], "text": msa[3] if len(msa) > 3 else "", "err": err,
+            "msh": segments[0]}
+
+
+def test_listener_acknowledges_stores_and_keeps_serving_after_bad_messages(listener, engine):
+    server, handler = listener
+    with _connect(server) as sock:
+        ok = _exchange(sock, frame(build_adt(WANG, "A01", "CTRL-1")))
+        assert (ok["code"], ok["control"]) == ("AA", "CTRL-1")
+        assert "ACK^A01" in ok["msh"]
+
+        garbage = _exchange(sock, START + b"not an hl7 message at all" + END)
+        assert garbage["code"] == "AR" and "MSH" in garbage["text"] and garbage["err"]
+
+        bad = build_adt({**WANG, "mrn": "M2", "national_id": "110105194912310021", "encounter_id": "V2"}, "A01",
+                        "CTRL-2")
+        error = _exchange(sock, frame(bad))
+        assert (error["code"], error["control"]) == ("AE", "CTRL-2")
+        assert "national_id" in error["text"] and "check digit" in error["text"]
+
+        unsupported = build_adt(WANG, "A01", "CTRL-3").replace("ADT^A01^ADT_A01", "ADT^A40^ADT_A39")
+        rejected = _exchange(sock, frame(unsupported))
+        assert (rejected["code"], rejected["control"]) == ("AR", "CTRL-3") and "A40" in rejected["text"]
+
+        discharge = build_adt({**WANG, "discharged_at": "2026-05-09 11:00"}, "A03", "CTRL-4")
+        # two frames in one TCP write, the second split across writes
+        both = frame(discharge) + frame(build_adt(WANG, "A08", "CTRL-5"))
+        sock.sendall(both[: len(both) - 7])
+        rest = both[len(both) - 7:]
+        sock.sendall(rest)
+        acks = _read_acks(sock, 2)
+        assert [(a["code"], a["control"]) for a in acks] == [("AA", "CTRL-4"), ("AA", "CTRL-5")]
+    with _connect(server) as sock2:  # a new connection after all that is still served
+        assert _exchange(sock2, frame(build_adt(WANG, "A08", "CTRL-6")))["code"] == "AA"
+    assert handler.counts == {"AA": 4, "AE": 1, "AR": 2}
+    with Session(engine) as s:
+        assert s.exec(select(Patient.mrn)).all() == ["M001"]
+        enc = s.exec(select(Encounter)).one()
+        assert enc.discharged_at == datetime(2026, 5, 9, 3, 0, tzinfo=UTC)
