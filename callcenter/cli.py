@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "callcenter.commands.settings",
     "callcenter.commands.ids",
     "callcenter.commands.sms",
+    "callcenter.commands.call",
 ]
 
 

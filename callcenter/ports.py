@@ -69,7 +69,52 @@ class IncomingCall:
     remote_uri: str
 
 
-CallEvent = CallStateChanged | MediaStarted | DtmfReceived | CallFailed | RecordingReady | IncomingCall
+@dataclass(frozen=True)
+class RegistrationChanged:
+    """The softphone's SIP registration changed (``call_id`` is empty: it concerns the phone, not a call)."""
+
+    registered: bool
+    sip_status: int = 0  # 200 ok, 401/403 bad credentials, 408/503 registrar unreachable
+    reason: str = ""
+    call_id: str = ""
+
+
+@dataclass(frozen=True)
+class PlaybackFinished:
+    """A WAV played into a call (prompt) reached its end."""
+
+    call_id: str
+    path: str
+
+
+CallEvent = (
+    CallStateChanged | MediaStarted | DtmfReceived | CallFailed | RecordingReady | IncomingCall
+    | RegistrationChanged | PlaybackFinished
+)
+
+
+@dataclass(frozen=True)
+class AudioFrame:
+    """20 ms of one call's patient audio leaving the softphone process for an ASR worker (pickled).
+
+    ``pcm`` is 16-bit little-endian mono at 8 kHz (320 bytes); ``seq`` counts frames from the start of the
+    call's media, so the frame starts at ``seq * 0.02`` s. The last message of a call has ``end=True`` and
+    empty ``pcm``. ``dropped`` is how many frames of this call were dropped so far because the consumer was slow.
+    """
+
+    call_id: str
+    seq: int
+    pcm: bytes
+    end: bool = False
+    dropped: int = 0
+
+
+class TapSink(Protocol):
+    """Where the softphone's audio tap sends frames (called on the tap's sender thread, never the media one)."""
+
+    def send(self, frame: AudioFrame) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Phone(Protocol):

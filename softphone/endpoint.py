@@ -1,0 +1,221 @@
+"""The one thread that owns pjsua2 in this process.
+
+pjsua2 runs with ``threadCnt = 0``: this thread polls ``libHandleEvents`` and runs queued commands between
+polls, so every SIP callback and every pj object's creation and destruction happen here. Other threads only
+enqueue work (``call``/``post``) and wait on a ``Future``. Media callbacks still run on pjmedia's clock thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TypeVar
+
+import pjsua2 as pj
+
+from softphone.config import PhoneConfig
+from softphone.errors import SoftphoneClosed, SoftphoneError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+POLL_MS = 10
+COMMAND_TIMEOUT_S = 15.0
+
+_libc = ctypes.CDLL(None)
+_instance_lock = threading.Lock()
+_instance_alive = False  # pjsua2's Endpoint is a process-wide singleton
+
+
+class _Command:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[], object], future: Future[object] | None) -> None:
+        self.fn = fn
+        self.future = future
+
+
+class PjThread:
+    """Owns the Endpoint. ``setup(ep)`` runs on the thread after ``libStart``; ``teardown()`` before destroy."""
+
+    def __init__(self, config: PhoneConfig, name: str = "pjsua") -> None:
+        self.config = config
+        self._commands: queue.Queue[_Command] = queue.Queue()
+        self._stop = threading.Event()
+        self._started = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._setup: Callable[[pj.Endpoint], None] | None = None
+        self._teardown: Callable[[], None] | None = None
+        self.ep: pj.Endpoint | None = None
+        self.stopped = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def start(self, setup: Callable[[pj.Endpoint], None], teardown: Callable[[], None]) -> None:
+        global _instance_alive
+        with _instance_lock:
+            if _instance_alive:
+                raise SoftphoneError(
+                    "a softphone is already running in this process (pjsua2 allows one Endpoint per process): "
+                    "close it first, or run another process"
+                )
+            _instance_alive = True
+        self._setup, self._teardown = setup, teardown
+        self._thread.start()
+        self._started.wait()
+        if self._startup_error is not None:
+            self._thread.join(timeout=5)
+            raise SoftphoneError(f"the SIP stack did not start: {self._startup_error}") from self._startup_error
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Run the teardown and destroy the library on the pj thread; wait for it."""
+        if not self._thread.is_alive():
+            return
+        self._stop.set()
+        self._thread.join(timeout=timeout_s)
+        if self._thread.is_alive():
+            logger.error("pjsua thread did not stop within %.1f s", timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    def on_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    # -- commands --------------------------------------------------------------------------------------------
+    def call(self, fn: Callable[[], T], timeout_s: float = COMMAND_TIMEOUT_S) -> T:
+        """Run ``fn`` on the pj thread and return its result (its exception is re-raised here)."""
+        if self.on_thread():
+            return fn()
+        if not self.alive:
+            raise SoftphoneClosed("the softphone is closed: start a new one")
+        future: Future[object] = Future()
+        self._commands.put(_Command(fn, future))
+        try:
+            return future.result(timeout=timeout_s)  # type: ignore[return-value]
+        except TimeoutError as exc:
+            raise SoftphoneError(f"the SIP thread did not answer within {timeout_s:.0f} s") from exc
+
+    def post(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the pj thread later (fire and forget; errors are logged)."""
+        self._commands.put(_Command(fn, None))
+
+    def pump(self, duration_ms: int) -> None:
+        """Handle SIP events for a while (only on the pj thread, e.g. during teardown)."""
+        assert self.ep is not None and self.on_thread()
+        remaining = duration_ms
+        while remaining > 0:
+            self.ep.libHandleEvents(POLL_MS)
+            remaining -= POLL_MS
+
+    # -- the thread ------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        global _instance_alive
+        try:
+            self._create()
+            assert self._setup is not None and self.ep is not None
+            self._setup(self.ep)
+        except BaseException as exc:  # report any start-up failure to start()
+            logger.exception("pjsua start-up failed")
+            self._startup_error = exc
+            self._destroy()
+            self._started.set()
+            with _instance_lock:
+                _instance_alive = False
+            return
+        self._started.set()
+        try:
+            self._loop()
+        finally:
+            self._fail_pending()
+            try:
+                if self._teardown is not None:
+                    self._teardown()
+            except Exception:
+                logger.exception("softphone teardown failed; destroying the library anyway")
+            self._destroy()
+            with _instance_lock:
+                _instance_alive = False
+            self.stopped.set()
+
+    def _create(self) -> None:
+        cfg = self.config
+        ep = pj.Endpoint()
+        # libCreate prints pjlib's banner on stdout before any log config applies: keep stdout clean (--json).
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            ep.libCreate()
+        finally:
+            _libc.fflush(None)  # C stdio buffers the banner: flush it to stderr before restoring stdout
+            os.dup2(saved, 1)
+            os.close(saved)
+        self.ep = ep
+        ep_cfg = pj.EpConfig()
+        ep_cfg.uaConfig.threadCnt = 0
+        ep_cfg.uaConfig.mainThreadOnly = False
+        ep_cfg.uaConfig.maxCalls = cfg.max_calls
+        ep_cfg.uaConfig.userAgent = "callcenter-softphone"
+        ep_cfg.logConfig.level = cfg.pj_log_level if cfg.pj_log_file else 0
+        ep_cfg.logConfig.consoleLevel = 0
+        if cfg.pj_log_file:
+            ep_cfg.logConfig.filename = cfg.pj_log_file
+        ep_cfg.medConfig.clockRate = cfg.clock_rate_hz
+        ep_cfg.medConfig.sndClockRate = cfg.clock_rate_hz
+        ep_cfg.medConfig.channelCount = 1
+        ep_cfg.medConfig.noVad = True  # keep RTP flowing in silence: steady timing for recordings and taps
+        ep.libInit(ep_cfg)
+
+    def _loop(self) -> None:
+        assert self.ep is not None
+        ep = self.ep
+        while not self._stop.is_set():
+            ep.libHandleEvents(POLL_MS)
+            while True:
+                try:
+                    cmd = self._commands.get_nowait()
+                except queue.Empty:
+                    break
+                self._execute(cmd)
+
+    @staticmethod
+    def _execute(cmd: _Command) -> None:
+        try:
+            result = cmd.fn()
+        except BaseException as exc:
+            if cmd.future is None:
+                logger.exception("softphone command failed")
+            else:
+                cmd.future.set_exception(exc)
+            return
+        if cmd.future is not None:
+            cmd.future.set_result(result)
+
+    def _fail_pending(self) -> None:
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if cmd.future is not None:
+                cmd.future.set_exception(SoftphoneClosed("the softphone closed before running the command"))
+
+    def _destroy(self) -> None:
+        # A traceback kept by the interpreter holds frames (and their pj objects) alive until exit -> SIGABRT.
+        sys.last_type = sys.last_value = sys.last_traceback = None
+        ep, self.ep = self.ep, None
+        if ep is None:
+            return
+        try:
+            ep.libDestroy(pj.PJSUA_DESTROY_NO_RX_MSG)
+        except Exception:
+            logger.exception("libDestroy failed")
+        del ep

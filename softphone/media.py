@@ -1,0 +1,110 @@
+"""Media objects of one call: Python frame ports on the conference bridge, WAV players, and the hook through
+which other audio (the USB headset) joins a call.
+
+All of these are created, connected and destroyed on the pj thread. Only ``FramePort.onFrameReceived`` and
+``Prompt.onEof2`` run on pjmedia's clock thread: they convert and enqueue, nothing else (any Python work there
+stalls every call's audio).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+import pjsua2 as pj
+
+from softphone.sipcall import guarded
+
+logger = logging.getLogger(__name__)
+
+FRAME_MS = 20
+SAMPLE_RATE_HZ = 8000
+FRAME_BYTES = SAMPLE_RATE_HZ * FRAME_MS // 1000 * 2  # 320: 16-bit mono
+SILENCE = bytes(FRAME_BYTES)
+
+FrameSink = Callable[[int, bytes], None]  # (seq, 20 ms of PCM)
+
+
+class FramePort(pj.AudioMediaPort):  # type: ignore[misc]
+    """A bridge port that receives 20 ms frames of whatever transmits to it, padded with silence when nothing
+    does, and numbers them so that two ports of one call stay aligned on the bridge clock."""
+
+    def __init__(self, name: str, sink: FrameSink) -> None:
+        super().__init__()
+        self.sink = sink
+        self.seq = 0
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE_HZ, 1, FRAME_MS * 1000, 16)
+        self.createPort(name, fmt)
+
+    @guarded
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2 API name
+        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size == FRAME_BYTES:
+            pcm = bytes(frame.buf)
+        else:
+            pcm = SILENCE
+        seq = self.seq
+        self.seq = seq + 1
+        self.sink(seq, pcm)
+
+
+class Prompt(pj.AudioMediaPlayer):  # type: ignore[misc]
+    """A WAV played once into a call; ``on_end`` runs on the media thread when it ends (only enqueue there)."""
+
+    def __init__(self, path: str, on_end: Callable[[], None]) -> None:
+        super().__init__()
+        self.path = path
+        self.on_end = on_end
+        self.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
+
+    @guarded
+    def onEof2(self) -> None:  # noqa: N802
+        self.on_end()
+
+
+class CallMedia:
+    """Handle on one call's audio, given to a ``MediaHook`` on the pj thread.
+
+    ``add_source`` sends audio to the patient AND to the nurse channel of the recording; ``add_sink`` receives
+    the patient's audio. Do not keep this object past ``media_stopped``.
+    """
+
+    def __init__(self, call_id: str, audio: pj.AudioMedia, nurse_port: pj.AudioMedia | None) -> None:
+        self.call_id = call_id
+        self.audio = audio
+        self._nurse_port = nurse_port
+
+    def add_source(self, media: pj.AudioMedia) -> None:
+        media.startTransmit(self.audio)
+        if self._nurse_port is not None:
+            media.startTransmit(self._nurse_port)
+
+    def remove_source(self, media: pj.AudioMedia) -> None:
+        for target in (self.audio, self._nurse_port):
+            if target is not None:
+                try:
+                    media.stopTransmit(target)
+                except pj.Error as exc:
+                    logger.debug("stopTransmit: %s", exc.info())
+
+    def add_sink(self, media: pj.AudioMedia) -> None:
+        self.audio.startTransmit(media)
+
+    def remove_sink(self, media: pj.AudioMedia) -> None:
+        try:
+            self.audio.stopTransmit(media)
+        except pj.Error as exc:
+            logger.debug("stopTransmit: %s", exc.info())
+
+
+class MediaHook(Protocol):
+    """Extra audio for calls (the nurse's USB headset). Both methods run on the pj thread."""
+
+    def media_started(self, media: CallMedia) -> None:
+        """The call's audio is up (also again after resume): connect sources/sinks, keep your pj objects."""
+        ...
+
+    def media_stopped(self, call_id: str) -> None:
+        """The call ends or the phone closes: disconnect and drop every pj object you created for it."""
+        ...
