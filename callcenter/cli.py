@@ -23,6 +23,9 @@ COMMAND_MODULES = [
     "callcenter.commands.ids",
     "callcenter.commands.sms",
     "callcenter.commands.call",
+    "callcenter.commands.plans",
+    "callcenter.commands.tasks",
+    "callcenter.commands.schedule",
 ]
 
 
