@@ -230,7 +230,7 @@ def locate(error: RowError) -> RowError:
 def split_messages(text: str) -> Iterator[tuple[int, str]]:
     """(line of the MSH segment, message text) for each message of a file (MLLP framing chars tolerated)."""
     lines = text.replace("\x0b", "\n").replace("\x1c", "\n").replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    start, chunk = 0, []
+    start, chunk = 0, list[str]()
     for number, seg in enumerate(lines, start=1):
         if seg.startswith("MSH") and chunk:
             yield start, "\r".join(chunk)

@@ -97,7 +97,7 @@ class ColumnMapping:
         return columns
 
 
-def _cell(value: Any) -> Any:
+def cell_text(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -171,7 +171,7 @@ def read_xlsx(path: str | Path, mapping: ColumnMapping | None = None, *,
         for number, cells in enumerate(rows, start=2):
             if not any(c not in (None, "") for c in cells):
                 continue
-            yield RawRow(number, {name: _cell(cells[i]) if i < len(cells) else "" for i, name in columns.items()})
+            yield RawRow(number, {name: cell_text(cells[i]) if i < len(cells) else "" for i, name in columns.items()})
         book.close()
 
     return total, generate()
