@@ -20,6 +20,9 @@ from callcenter.settings import Settings
 COMMAND_MODULES = [
     "callcenter.commands.db",
     "callcenter.commands.settings",
+    "callcenter.commands.users",
+    "callcenter.commands.serve",
+    "callcenter.commands.demo",
     "callcenter.commands.ids",
     "callcenter.commands.intake",
     "callcenter.commands.mllp",

@@ -15,6 +15,7 @@ import web.auth
 import web.recordings
 import web.workspace
 from callcenter import privacy
+from callcenter.call_rules import rules_from_settings
 from callcenter.errors import CallCenterError
 from callcenter.settings import Settings
 from web import errors, realtime
@@ -42,7 +43,7 @@ def create_app(settings: Settings, services: Services, config: Mapping[str, Any]
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
     app.config.update(dict(config or {}))
-    app.extensions[EXTENSION_KEY] = AppState(settings, services)
+    app.extensions[EXTENSION_KEY] = AppState(settings, services, rules_from_settings(settings))
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

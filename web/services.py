@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from callcenter.call_rules import CallRules
 from callcenter.clock import Clock, SystemClock
 from callcenter.db import session_scope
 from callcenter.settings import Settings
@@ -31,6 +32,7 @@ class Services:
 class AppState:
     settings: Settings
     services: Services
+    rules: CallRules  # call windows, calendar, lease length (from the settings)
 
 
 def state() -> AppState:
@@ -39,9 +41,9 @@ def state() -> AppState:
 
 
 @contextmanager
-def db() -> Iterator[Session]:
-    """One transaction for one use case."""
-    with session_scope(state().services.engine) as session:
+def db(*, immediate: bool = False) -> Iterator[Session]:
+    """One transaction for one use case (``immediate``: take SQLite's write lock at once, for claims)."""
+    with session_scope(state().services.engine, immediate=immediate) as session:
         yield session
 
 

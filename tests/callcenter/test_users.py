@@ -67,3 +67,26 @@ def test_new_agent_token_replaces_the_old_one_and_is_stored_hashed(session: Sess
 def test_unknown_role_names_the_choices():
     with pytest.raises(InvalidInput, match="nurse, supervisor, doctor, admin"):
         users.parse_role("boss")
+
+
+def test_users_command_adds_lists_issues_token_and_deactivates(tmp_path):
+    from click.testing import CliRunner
+
+    from callcenter.cli import main
+
+    env = {"CALLCENTER_DATA_DIR": str(tmp_path), "CALLCENTER_LOG_LEVEL": "WARNING"}
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"], env=env).exit_code == 0
+    added = runner.invoke(main, ["users", "add", "wangfang", "--role", "nurse", "--name", "王芳", "--team", "t1"],
+                          input="pass-word-1\npass-word-1\n", env=env)
+    assert added.exit_code == 0, added.output
+    assert "created wangfang (nurse)" in added.output
+    dup = runner.invoke(main, ["users", "add", "wangfang", "--role", "nurse", "--password", "pass-word-2"], env=env)
+    assert dup.exit_code == 1 and "exists already" in dup.output and "Traceback" not in dup.output
+    listed = runner.invoke(main, ["users", "list"], env=env)
+    assert "wangfang" in listed.output and "王芳" in listed.output
+    token = runner.invoke(main, ["users", "token", "wangfang"], env=env).output.strip()
+    assert len(token) >= 40
+    assert runner.invoke(main, ["users", "deactivate", "wangfang"], env=env).exit_code == 0
+    assert "wangfang" not in runner.invoke(main, ["users", "list"], env=env).output
+    assert "deactivated" in runner.invoke(main, ["users", "list", "--all"], env=env).output

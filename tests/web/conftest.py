@@ -11,19 +11,31 @@ import shutil
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
+from werkzeug.security import generate_password_hash
 
-from callcenter import migrate, users
+from callcenter import migrate, outcomes, users
 from callcenter.clock import FrozenClock
 from callcenter.db import make_engine, session_scope
-from callcenter.models import CallAttempt, Patient, PatientPhone, Recording, Role
+from callcenter.models import (
+    CallAttempt,
+    FollowUpPlan,
+    Patient,
+    PatientPhone,
+    Recording,
+    Role,
+    Task,
+    TaskStatus,
+    User,
+)
 from callcenter.settings import Settings
+from callcenter.tasks import queue_rank
 from callcenter.users import StaffMember
 from web import Services, create_app
 
@@ -47,9 +59,14 @@ def web_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     engine = make_engine(f"sqlite:///{path}")
     migrate.upgrade(engine)
     with session_scope(engine) as session:
+        outcomes.seed_outcomes(session)
         for name, role in STAFF.items():
-            users.create_user(session, username=name, password=PASSWORD, role=role,
-                              display_name=f"{name}-显示名", team_key="team-a")
+            member = users.create_user(session, username=name, password=PASSWORD, role=role,
+                                       display_name=f"{name}-显示名", team_key="team-a")
+            # a cheap hash keeps logins fast in tests; tests/callcenter/test_users.py covers the real one
+            row = session.get(User, member.id)
+            assert row is not None
+            row.password_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
     engine.dispose()
     return path
 
@@ -136,7 +153,8 @@ def call_data(sqlite_engine: Engine, settings: Settings, staff: dict[str, StaffM
     """A patient with a phone, one finished attempt by "nurse" and its recording on disk (relative path)."""
     wav = write_wav(settings.recordings_path / "2026" / "call-1.wav")
     with session_scope(sqlite_engine) as session:
-        patient = Patient(name="张三", national_id="110101199003071234", language="zh-CN")
+        patient = Patient(name="张三", national_id="110101199003071234", language="zh-CN", source_system="his",
+                          mrn="A0001")
         session.add(patient)
         session.flush()
         assert patient.id is not None
@@ -154,3 +172,46 @@ def call_data(sqlite_engine: Engine, settings: Settings, staff: dict[str, StaffM
         assert recording.id is not None
         data = CallData(patient.id, attempt.id, recording.id, patient.national_id or "", phone.number, wav)
     yield data
+
+
+@dataclass(frozen=True)
+class QueueData:
+    due_task_id: int  # an ordinary due task, high priority
+    callback_task_id: int  # a callback: first in the queue despite low priority
+    other_team_task_id: int  # another team's task: not in this nurse's queue
+    patient_id: int
+    phone_id: int
+
+
+@pytest.fixture
+def queue_data(sqlite_engine: Engine, clock: FrozenClock, staff: dict[str, StaffMember]) -> QueueData:
+    now = clock.now()
+    team_id = staff["nurse"].team_id
+    with session_scope(sqlite_engine) as session:
+        other_team = users.ensure_team(session, "team-b")
+        plan = FollowUpPlan(key="discharge-cardio", name="心内科出院随访", questionnaire_key="post_discharge")
+        session.add(plan)
+        patients = []
+        for name, number in (("李四", "13900139000"), ("王五", "13700137000"), ("赵六", "13600136000")):
+            patient = Patient(name=name, language="zh-CN", source_system="his", mrn=number[-6:])
+            session.add(patient)
+            session.flush()
+            phone = PatientPhone(patient_id=patient.id or 0, number=number)
+            session.add(phone)
+            session.flush()
+            patients.append((patient, phone))
+        session.flush()
+
+        def task(patient: Patient, team: int | None, priority: int, callback: bool) -> int:
+            row = Task(patient_id=patient.id or 0, plan_id=plan.id, point="d7", questionnaire_key="post_discharge",
+                       status=TaskStatus.due, due_at=now - timedelta(hours=2), team_id=team, priority=priority,
+                       callback_at=now - timedelta(minutes=5) if callback else None, reason="出院后7天")
+            row.queue_rank = queue_rank(row, now)
+            session.add(row)
+            session.flush()
+            return row.id or 0
+
+        due = task(patients[0][0], team_id, 90, False)
+        callback = task(patients[1][0], team_id, 10, True)
+        other = task(patients[2][0], other_team.id, 99, False)
+        return QueueData(due, callback, other, patients[0][0].id or 0, patients[0][1].id or 0)

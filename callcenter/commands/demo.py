@@ -1,0 +1,108 @@
+"""``callcenter demo``: everything on one PC with SQLite — schema, demo staff, demo hospital data, dashboard.
+
+Later phases add the in-process softphone agent and the patient simulators on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import secrets
+from dataclasses import dataclass
+
+import click
+from sqlalchemy.engine import Engine
+
+from callcenter import migrate, outcomes, users
+from callcenter.cli import AppContext, pass_app
+from callcenter.db import make_engine, session_scope
+from callcenter.models import Role
+from callcenter.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    display_name: str
+    role: Role
+
+
+DEMO_TEAM = "followup-1"
+DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
+    DemoAccount("nurse1", "王芳（护士）", Role.nurse),
+    DemoAccount("nurse2", "李娜（护士）", Role.nurse),
+    DemoAccount("supervisor", "陈静（护士长）", Role.supervisor),
+    DemoAccount("doctor", "刘医生", Role.doctor),
+    DemoAccount("admin", "系统管理员", Role.admin),
+)
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's own SQLite file under the data folder, and a fresh secret key unless one is configured."""
+    url = settings.database_url or f"sqlite:///{settings.data_path / 'demo.db'}"
+    return settings.replace(database_url=url, secret_key=settings.secret_key or secrets.token_urlsafe(48))
+
+
+def ensure_demo_accounts(engine: Engine, password: str) -> list[DemoAccount]:
+    """Create the demo staff when missing and (re)set their password to ``password``."""
+    with session_scope(engine) as session:
+        existing = {m.username for m in users.list_members(session, include_inactive=True)}
+        for account in DEMO_ACCOUNTS:
+            if account.username in existing:
+                users.set_password(session, account.username, password)
+            else:
+                users.create_user(session, username=account.username, password=password, role=account.role,
+                                  display_name=account.display_name, team_key=DEMO_TEAM)
+    return list(DEMO_ACCOUNTS)
+
+
+def load_demo_data(engine: Engine, settings: Settings) -> str:
+    """The demo hospital from ``callcenter.demo_data`` when that module is installed; returns a summary."""
+    if importlib.util.find_spec("callcenter.demo_data") is None:
+        return "callcenter.demo_data not available: the demo starts without patients"
+    module = importlib.import_module("callcenter.demo_data")
+    loader = getattr(module, "load_demo", None)
+    if loader is None:
+        # TODO(demo-data): wire the loader once callcenter.demo_data exposes it.
+        return "callcenter.demo_data has no load_demo(): the demo starts without patients"
+    return str(loader(engine, settings))
+
+
+def prepare(settings: Settings, password: str) -> tuple[Engine, str]:
+    engine = make_engine(settings.resolved_database_url)
+    migrate.upgrade(engine)
+    with session_scope(engine) as session:
+        outcomes.seed_outcomes(session)
+    ensure_demo_accounts(engine, password)
+    return engine, load_demo_data(engine, settings)
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--check", is_flag=True, help="Prepare the database and accounts, print the logins, do not serve.")
+@pass_app
+def command(app_ctx: AppContext, host: str, port: int, check: bool) -> None:
+    """Run the whole follow-up centre on this PC with demo data (SQLite under the data folder)."""
+    settings = demo_settings(app_ctx.settings)
+    password = secrets.token_urlsafe(9)
+    engine, summary = prepare(settings, password)
+    click.echo(f"database: {settings.resolved_database_url}")
+    click.echo(f"demo data: {summary}")
+    click.echo("")
+    click.echo("Demo logins (password changes on every run):")
+    for account in DEMO_ACCOUNTS:
+        click.echo(f"  user {account.username:<11} password {password}   {account.display_name}")
+    click.echo(f"\nDemo nurse login: user nurse1  password {password}")
+    if check:
+        return
+    from callcenter.clock import SystemClock
+    from web import Services, create_app
+    from web.server import serve_forever
+
+    flask_app = create_app(settings, Services(engine=engine, clock=SystemClock()))
+    click.echo(f"\n随访中心 demo on http://{host}:{port}/  (Ctrl-C to stop)")
+    serve_forever(flask_app, host, port)

@@ -1,0 +1,35 @@
+"""`callcenter demo --check` prepares a working demo database; `serve` refuses to start without a secret."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from callcenter.cli import main
+from callcenter.db import make_engine, session_scope
+from callcenter.users import authenticate
+
+
+def test_demo_prepares_database_accounts_and_prints_the_nurse_login(tmp_path):
+    env = {"CALLCENTER_DATA_DIR": str(tmp_path), "CALLCENTER_LOG_LEVEL": "WARNING"}
+    first = CliRunner().invoke(main, ["demo", "--check"], env=env)
+    assert first.exit_code == 0, first.output
+    password = re.search(r"Demo nurse login: user nurse1  password (\S+)", first.output).group(1)
+    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    with session_scope(engine) as s:
+        assert authenticate(s, "nurse1", password) is not None
+    second = CliRunner().invoke(main, ["demo", "--check"], env=env)  # idempotent; a new password each run
+    assert second.exit_code == 0, second.output
+    new_password = re.search(r"password (\S+)", second.output.split("Demo nurse login:")[1]).group(1)
+    with session_scope(engine) as s:
+        assert authenticate(s, "nurse1", new_password) is not None
+        assert new_password == password or authenticate(s, "nurse1", password) is None
+    engine.dispose()
+
+
+def test_serve_without_secret_key_says_what_to_set(tmp_path):
+    env = {"CALLCENTER_DATA_DIR": str(tmp_path), "CALLCENTER_LOG_LEVEL": "WARNING", "CALLCENTER_SECRET_KEY": ""}
+    result = CliRunner().invoke(main, ["serve", "--port", "0"], env=env)
+    assert result.exit_code == 1
+    assert "CALLCENTER_SECRET_KEY is empty" in result.output
