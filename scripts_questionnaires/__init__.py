@@ -45,13 +45,16 @@ Running a script (``engine.py``; the run state is a frozen, JSON-serialisable va
     RunState.from_dict(json.loads(json.dumps(state.to_dict())))  # resume after an interruption
 
 Text with patient variables: ``render_text("{patient.name}您好", variables)`` (missing → empty, never an error).
-FHIR R4: ``to_fhir_questionnaire(script)``, ``from_fhir_questionnaire(dict) -> ImportResult``,
-``to_fhir_response(engine, state)``. YAML out: ``dump_yaml(script)``. Simulator: ``simulate(...)``.
+FHIR R4: ``to_fhir_questionnaire(script)``, ``from_fhir_questionnaire(dict) -> ImportResult`` (script +
+notes on what was not mapped), ``to_fhir_response(engine, state)``; ``validate_questionnaire`` /
+``validate_response`` check them with ``fhir.resources``. YAML out: ``dump_yaml(script)``.
+Simulator: ``simulate(script, answers)`` (answers file) and ``interactive(script, ask, say)`` (terminal).
 """
 
 from __future__ import annotations
 
 from scripts_questionnaires.checker import check, check_file, check_text, errors
+from scripts_questionnaires.dump import dump_yaml
 from scripts_questionnaires.engine import Engine, RaisedAlert, RunResult, Walk
 from scripts_questionnaires.errors import (
     AnswerInvalid,
@@ -64,6 +67,14 @@ from scripts_questionnaires.errors import (
     Severity,
 )
 from scripts_questionnaires.expressions import Context, Expression
+from scripts_questionnaires.fhir_export import (
+    questionnaire_url,
+    to_fhir_questionnaire,
+    to_fhir_response,
+    validate_questionnaire,
+    validate_response,
+)
+from scripts_questionnaires.fhir_import import ImportResult, from_fhir_questionnaire
 from scripts_questionnaires.library import library_paths, library_script, load_library
 from scripts_questionnaires.loader import LoadResult, load_file, load_script, parse_script
 from scripts_questionnaires.model import (
@@ -79,13 +90,16 @@ from scripts_questionnaires.model import (
 )
 from scripts_questionnaires.render import render_text
 from scripts_questionnaires.runstate import AnswerSource, Entry, EntryKind, Provenance, RunState, RunStatus
+from scripts_questionnaires.simulator import Simulation, interactive, read_answers_file, simulate
 from scripts_questionnaires.values import Value, normalize_answer
 
 __all__ = [
     "AlertRule", "AlertSeverity", "AnswerInvalid", "AnswerSource", "Band", "Context", "Engine", "Entry",
-    "EntryKind", "Expression", "ExpressionError", "Item", "ItemType", "LoadResult", "NumberRange", "Option", "Pos",
+    "EntryKind", "Expression", "ExpressionError", "ImportResult", "Item", "ItemType", "LoadResult", "NumberRange", "Option", "Pos",
     "Problem", "Provenance", "RaisedAlert", "RunError", "RunResult", "RunState", "RunStatus", "Score", "Script",
-    "ScriptError", "ScriptInvalid", "Severity", "Value", "Walk", "check", "check_file", "check_text", "errors",
-    "library_paths", "library_script", "load_file", "load_library", "load_script", "normalize_answer",
-    "parse_script", "render_text",
+    "ScriptError", "ScriptInvalid", "Severity", "Simulation", "Value", "Walk", "check", "check_file", "check_text",
+    "dump_yaml", "errors", "from_fhir_questionnaire", "interactive", "library_paths", "library_script",
+    "load_file", "load_library", "load_script", "normalize_answer", "parse_script", "questionnaire_url",
+    "read_answers_file", "render_text", "simulate", "to_fhir_questionnaire", "to_fhir_response",
+    "validate_questionnaire", "validate_response",
 ]

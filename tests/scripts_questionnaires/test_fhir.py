@@ -1,0 +1,137 @@
+"""FHIR R4: built-in scripts export as valid Questionnaires and round-trip; responses validate; an external
+PHQ-9 (LOINC 44249-1 structure) imports, passes the checker and scores correctly."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts_questionnaires import (
+    AnswerSource,
+    Engine,
+    Provenance,
+    check,
+    dump_yaml,
+    errors,
+    from_fhir_questionnaire,
+    library_script,
+    load_library,
+    parse_script,
+    simulate,
+    to_fhir_questionnaire,
+    to_fhir_response,
+    validate_questionnaire,
+    validate_response,
+)
+from scripts_questionnaires.fhir_common import EXT_WHEN, ITEM_WEIGHT, ORDINAL_VALUE
+
+LIBRARY = load_library()
+LOINC_PHQ9 = Path(__file__).parent / "fhir" / "loinc_phq9_44249-1.json"
+
+
+@pytest.mark.parametrize("key", sorted(LIBRARY))
+def test_export_validates_and_import_gives_back_the_same_script(key: str) -> None:
+    script = LIBRARY[key]
+    resource = json.loads(json.dumps(to_fhir_questionnaire(script), ensure_ascii=False))
+    validate_questionnaire(resource)
+    result = from_fhir_questionnaire(resource)
+    assert result.notes == ()
+    assert result.script.to_dict() == script.to_dict()  # same items, options, conditions, scores, alerts
+    again = parse_script(dump_yaml(result.script), f"{key}.yaml")
+    assert again.problems == () and again.script is not None
+    assert errors(check(again.script)) == []
+
+
+def test_simple_conditions_export_as_standard_enable_when() -> None:
+    resource = to_fhir_questionnaire(library_script("discharge-general"))
+    temperature = next(i for i in resource["item"] if i["linkId"] == "temperature")
+    assert temperature["enableWhen"] == [{"question": "fever", "operator": "=", "answerCoding": {
+        "system": "urn:callcenter:discharge-general:fever", "code": "yes"}}]
+
+
+def test_enable_when_alone_is_translated_back_into_a_condition() -> None:
+    resource = to_fhir_questionnaire(library_script("discharge-general"))
+    for item in resource["item"]:
+        item["extension"] = [e for e in item.get("extension", []) if e["url"] != EXT_WHEN]
+    script = from_fhir_questionnaire(resource).script
+    assert script.item("temperature").when == "fever == 'yes'"
+    assert script.item("side_effects").when == "(medication == 'on_time') or (medication == 'missed')"
+    assert errors(check(script)) == []
+
+
+def test_phq9_item_scores_export_as_ordinal_values() -> None:
+    item = to_fhir_questionnaire(library_script("phq9"))["item"][0]
+    ordinals = [o["valueCoding"]["extension"][0] for o in item["answerOption"]]
+    assert ordinals == [{"url": ORDINAL_VALUE, "valueDecimal": n} for n in range(4)]
+
+
+def test_finished_run_exports_a_valid_questionnaire_response_with_provenance() -> None:
+    engine = Engine(library_script("hypertension-chronic"))
+    state = engine.start()
+    prov = Provenance(AnswerSource.asr, confidence=0.9, t0_s=4.0, t1_s=5.5, confirmed_by="nurse:2")
+    answers: dict[str, Any] = {"bp_measured": "yes", "bp": "185/112", "heart_rate": 80, "symptoms": ["headache"],
+                               "medication": "on_time", "salt": "low", "smoking": "never", "revisit_confirm": "no",
+                               "revisit_booking": {"department": "心内科", "date": "2026-12-01"}}
+    while (item := engine.current_item(state)) is not None:
+        state = engine.answer(state, item.id, answers.get(item.id, True), prov)
+    state = engine.finish(state)
+    response = to_fhir_response(engine, state, subject="Patient/17", authored="2026-11-25T10:00:00+08:00")
+    validate_response(response)
+    assert response["status"] == "completed"
+    bp = next(i for i in response["item"] if i["linkId"] == "bp")
+    assert [c["answer"][0]["valueInteger"] for c in bp["item"]] == [185, 112]
+    measured = next(i for i in response["item"] if i["linkId"] == "bp_measured")
+    assert {e["url"].rsplit("/", 1)[1] for e in measured["answer"][0]["extension"]} == {
+        "answer-source", "confidence", "audio-span", "confirmed-by"}
+    raised = [e for e in response["extension"] if e["url"].endswith("raised-alert")]
+    assert any(x["valueString"] == "bp_crisis" for e in raised for x in e["extension"] if x["url"] == "id")
+
+
+def _loinc() -> dict[str, Any]:
+    return json.loads(LOINC_PHQ9.read_text(encoding="utf-8"))
+
+
+def test_external_loinc_phq9_imports_passes_the_checker_and_reports_what_it_guessed() -> None:
+    resource = _loinc()
+    validate_questionnaire(resource)
+    result = from_fhir_questionnaire(resource)
+    script = result.script
+    assert [i.id for i in script.items][:2] == ["q44250_9", "q44255_8"]
+    assert len(script.items) == 10  # 9 questions + difficulty; the total became a score
+    assert script.scores[0].id == "q44261_6" and len(script.scores[0].items) == 9
+    assert errors(check(script)) == []
+    assert any("/44261-6" in n and "score" in n for n in result.notes)
+    assert any("display text" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("points, total", [([0] * 9, 0), ([1, 2, 3, 0, 1, 2, 3, 0, 1], 13), ([3] * 9, 27)])
+def test_external_loinc_phq9_scores_like_the_instrument(points: list[int], total: int) -> None:
+    script = from_fhir_questionnaire(_loinc()).script
+    codes = ["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"]
+    answers: dict[str, object] = {item.id: codes[p] for item, p in zip(script.items, points, strict=False)}
+    answers["q69722_7"] = "LA6573-5"
+    run = simulate(script, answers)
+    assert run.missing is None
+    assert run.engine.result(run.state).scores["q44261_6"] == total
+
+
+def test_item_weight_on_answer_option_is_read_as_the_score() -> None:
+    resource = _loinc()
+    first = resource["item"][0]
+    for option in first["answerOption"]:
+        weight = option["valueCoding"].pop("extension")[0]["valueDecimal"]
+        option["extension"] = [{"url": ITEM_WEIGHT, "valueDecimal": weight}]
+    item = from_fhir_questionnaire(resource).script.items[0]
+    assert [o.score for o in item.options] == [0, 1, 2, 3]
+
+
+def test_items_that_cannot_be_asked_are_reported_not_dropped_silently() -> None:
+    resource = copy.deepcopy(_loinc())
+    resource["item"].append({"linkId": "photo", "text": "Upload a photo", "type": "attachment"})
+    result = from_fhir_questionnaire(resource)
+    assert not result.script.has_item("photo")
+    assert any(n.startswith("photo:") and "attachment" in n for n in result.notes)
