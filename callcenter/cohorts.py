@@ -12,6 +12,7 @@ never match.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -26,6 +27,7 @@ from callcenter.errors import InvalidInput
 from callcenter.models import Encounter, EncounterKind, GroupMembership, Patient, PatientGroup, Sex
 
 HOSPITAL_TZ = ZoneInfo("Asia/Shanghai")
+_INDEXABLE_PREFIX = re.compile(r"[A-Z][0-9]{0,3}")  # the ICD-10 category part: letter + digits
 
 _TUPLE_FIELDS = ("departments", "diagnosis_codes", "diagnosis_keywords", "groups", "risk_levels")
 
@@ -267,7 +269,7 @@ def encounter_conditions(rule: CohortRule, *, today: date, tz: tzinfo = HOSPITAL
     if rule.kinds:
         conds.append(col(Encounter.kind).in_(rule.kinds))
     if rule.code_prefixes:
-        conds.append(or_(*(col(Encounter.diagnosis_code).startswith(p, autoescape=True) for p in rule.code_prefixes)))
+        conds.append(or_(*(_code_prefix(p) for p in rule.code_prefixes)))
     if rule.diagnosis_keywords:
         conds.append(or_(*(col(Encounter.diagnosis_text).contains(k, autoescape=True) for k in rule.diagnosis_keywords)))
     if rule.sex is not None:
@@ -293,6 +295,17 @@ def encounter_conditions(rule: CohortRule, *, today: date, tz: tzinfo = HOSPITAL
             member = member.where(col(GroupMembership.risk_level).in_(rule.risk_levels))
         conds.append(col(Encounter.patient_id).in_(member))
     return conds
+
+
+def _code_prefix(prefix: str) -> ColumnElement[bool]:
+    """``code LIKE 'I10%'``, plus a range on the same column so that the btree index is used on both backends
+    (SQLite's LIKE is case-insensitive and PostgreSQL's needs ``text_pattern_ops`` to use an index)."""
+    code = col(Encounter.diagnosis_code)
+    if not _INDEXABLE_PREFIX.fullmatch(prefix):
+        return code.istartswith(prefix, autoescape=True)
+    like = code.startswith(prefix, autoescape=True)
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(code >= prefix, code < upper, like)
 
 
 def encounter_query(rule: CohortRule, *, today: date, tz: tzinfo = HOSPITAL_TZ) -> SelectOfScalar[Encounter]:

@@ -115,6 +115,7 @@ RULES = [
     CohortRule(),
     CohortRule(departments=("心内科",)),
     CohortRule(diagnosis_codes=("E11", "I10")),
+    CohortRule(diagnosis_codes=("e11.9", "C")),
     CohortRule(diagnosis_keywords=("糖尿病",)),
     CohortRule(age_min=50, age_max=70),
     CohortRule(sex=Sex.female, kinds=(EncounterKind.inpatient,)),
