@@ -132,6 +132,7 @@ class CallScreen:
     lease_expires_at: datetime | None
     phones: tuple[PhoneChoiceView, ...]
     outcomes: tuple[OutcomeRule, ...]
+    open_attempt_id: int | None  # her call on this task not wrapped up yet: a reload restores it
 
 
 def owner_of(nurse: StaffMember) -> str:
@@ -142,6 +143,14 @@ def owner_of(nurse: StaffMember) -> str:
 def _holds(task: Task, nurse: StaffMember, now: datetime) -> bool:
     return (task.status in (TaskStatus.leased, TaskStatus.in_call) and task.lease_owner == owner_of(nurse)
             and (task.lease_expires_at is None or task.lease_expires_at >= now))
+
+
+def _open_attempt(session: Session, task_id: int, nurse: StaffMember) -> int | None:
+    return session.exec(
+        select(CallAttempt.id).where(CallAttempt.task_id == task_id, CallAttempt.user_id == nurse.id,
+                                     col(CallAttempt.wrapped_up_at).is_(None))
+        .order_by(col(CallAttempt.started_at).desc())
+    ).first()
 
 
 def call_screen(session: Session, task_id: int, nurse: StaffMember, *, now: datetime, rules: CallRules) -> CallScreen:
@@ -157,20 +166,23 @@ def call_screen(session: Session, task_id: int, nurse: StaffMember, *, now: date
         )
     )
     table = sorted(outcome_table(session).values(), key=lambda o: o.sort)
+    open_attempt = _open_attempt(session, task_id, nurse) if held else None
     return CallScreen(task.id or 0, task.patient_id, str(task.status), held, plan.name if plan else "",
-                      task.point, task.questionnaire_key, task.lease_expires_at, phones, tuple(table))
+                      task.point, task.questionnaire_key, task.lease_expires_at, phones, tuple(table), open_attempt)
 
 
 def wrap_up(session: Session, task_id: int, nurse: StaffMember, *, outcome_code: str, now: datetime,
             rules: CallRules, phone_id: int | None = None, note: str = "",
             callback_at: datetime | None = None) -> Task:
-    """The nurse closes her call: the outcome is applied to the task she holds (``tasks.apply_outcome``).
-    A requested callback stays bound to her."""
+    """The nurse closes her call: the outcome is applied to the task she holds (``tasks.apply_outcome``), on
+    her open attempt when the call was dialled (else an attempt is recorded for ``phone_id``). A requested
+    callback stays bound to her."""
     task = get_task(session, task_id, lock=True)
     if not _holds(task, nurse, now):
         raise NotYourTask(f"task {task_id} is not yours any more (lease lost or taken); reopen it from the queue")
     if outcome_code == "callback_requested" and callback_at is None:
         raise InvalidInput("a callback needs the time the patient chose (回访时间)")
     return apply_outcome(session, task_id, outcome_code, actor=owner_of(nurse), now=now, rules=rules,
-                         phone_id=phone_id, note=note, callback_at=callback_at,
+                         phone_id=phone_id, attempt_id=_open_attempt(session, task_id, nurse), note=note,
+                         callback_at=callback_at,
                          callback_assignee_id=nurse.id if outcome_code == "callback_requested" else None)

@@ -1,11 +1,14 @@
-"""Fixture ladder for the web layer: settings -> sqlite engine -> staff -> app -> client (+ AuthActions).
+"""Fixture ladder for the web layer: settings -> sqlite engine -> staff -> app -> client (+ AuthActions), and
+for live tests: live_app -> live_server (threading server on a free port) -> browser (Debian Chromium via
+Playwright, never `playwright install`) -> new_page / ui.
 
-Socket.IO test-client tests and browser tests use separate app instances (each app owns its SocketIO), and
-browser tests live in tests/web/browser with their own live-server fixture.
+The Socket.IO test client patches the server object of the app it is used on: live tests always get their
+own app (``live_app``), never ``app``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import wave
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -38,6 +42,7 @@ from callcenter.settings import Settings
 from callcenter.tasks import queue_rank
 from callcenter.users import StaffMember
 from web import Services, create_app
+from web.server import LiveServer
 
 PASSWORD = "correct-horse-1"
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -215,3 +220,95 @@ def queue_data(sqlite_engine: Engine, clock: FrozenClock, staff: dict[str, Staff
         callback = task(patients[1][0], team_id, 10, True)
         other = task(patients[2][0], other_team.id, 99, False)
         return QueueData(due, callback, other, patients[0][0].id or 0, patients[0][1].id or 0)
+
+
+# --- live server and browser ---------------------------------------------------------------------------------
+
+CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def chromium_path() -> str:
+    for candidate in (os.environ.get("CALLCENTER_CHROMIUM", ""), *CHROMIUM_CANDIDATES):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.fail("Chromium is needed for browser tests: apt-get install chromium (see .ci/apt-packages.txt)")
+
+
+@pytest.fixture
+def live_app(settings: Settings, sqlite_engine: Any, clock: Any, staff: Any) -> Flask:
+    return create_app(settings, Services(engine=sqlite_engine, clock=clock), {"TESTING": True})
+
+
+@pytest.fixture
+def live_server(live_app: Flask) -> Iterator[LiveServer]:
+    # The socket is bound and listening when LiveServer is constructed: connections queue until the serving
+    # thread accepts them, so there is nothing to wait for.
+    server = LiveServer(live_app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[Any]:
+    """A factory of pages, each in its own browser context (own cookies), sized like a 1366×768 screen."""
+    contexts = []
+
+    def make() -> Any:
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+class BrowserActions:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def login(self, page: Any, username: str, password: str = PASSWORD) -> None:
+        page.goto(f"{self.base_url}/login")
+        page.fill("#username", username)
+        page.fill("#password", password)
+        page.click("#login-submit")
+
+    @staticmethod
+    def screenshot(page: Any, name: str) -> Path:
+        """Saved into docs/screenshots/ (committed: the documentation shows the real screens)."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / name
+        page.screenshot(path=str(path))
+        return path
+
+
+@pytest.fixture
+def ui(live_server: LiveServer) -> BrowserActions:
+    return BrowserActions(live_server.url)
+
+
+@pytest.fixture
+def auth_for(app: Flask) -> Any:
+    """A new client logged in as ``username``: ``client, auth = auth_for("nurse2")``."""
+
+    def make(username: str) -> tuple[FlaskClient, AuthActions]:
+        client = app.test_client()
+        actions = AuthActions(client)
+        actions.login(username)
+        return client, actions
+
+    return make

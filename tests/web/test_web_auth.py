@@ -39,15 +39,12 @@ def test_login_without_csrf_token_is_rejected(client):
 
 
 def test_login_follows_a_local_next_but_never_another_site(client, auth):
-    page = client.get("/login")
-    from conftest import csrf_token_from
-
-    token = csrf_token_from(page.get_data(as_text=True))
+    token = auth.fresh_csrf()
     ok = client.post("/login?next=/workspace/", data={"username": "nurse", "password": "correct-horse-1",
                                                        "csrf_token": token})
     assert ok.headers["Location"] == "/workspace/"
     client.post("/logout", data={"csrf_token": auth.fresh_csrf()})
-    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    token = auth.fresh_csrf()
     evil = client.post("/login?next=//evil.example/x", data={"username": "nurse", "password": "correct-horse-1",
                                                               "csrf_token": token})
     assert evil.headers["Location"] == "/workspace/queue"

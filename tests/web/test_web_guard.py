@@ -4,7 +4,6 @@ user whose role is not allowed — so no route can leak patient data or audio by
 from __future__ import annotations
 
 import pytest
-from conftest import AuthActions
 from flask import Flask, url_for
 
 from callcenter.models import Role
@@ -34,8 +33,7 @@ def test_every_route_is_public_on_purpose_or_declares_its_roles(app):
             assert getattr(view, "allowed_roles", None), f"{rule.endpoint} declares no roles (use @role_required)"
 
 
-def test_without_a_session_every_protected_route_answers_302_or_401(app, client, call_data):
-    auth = AuthActions(client)
+def test_without_a_session_every_protected_route_answers_302_or_401(app, client, auth, call_data):
     csrf = auth.fresh_csrf()  # a valid token, so that POSTs reach the role check rather than the CSRF check
     checked = 0
     for endpoint, method, url in _routes(app):
@@ -50,11 +48,8 @@ def test_without_a_session_every_protected_route_answers_302_or_401(app, client,
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
-def test_a_role_that_is_not_allowed_gets_403_everywhere(app, role, call_data):
-    client = app.test_client()
-    auth = AuthActions(client)
-    username = role.value
-    auth.login(username)
+def test_a_role_that_is_not_allowed_gets_403_everywhere(app, auth_for, role, call_data):
+    client, auth = auth_for(role.value)
     csrf = auth.fresh_csrf()
     denied = 0
     for endpoint, method, url in _routes(app):

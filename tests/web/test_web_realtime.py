@@ -7,7 +7,6 @@ SocketIO); browser tests build their own apps in another module.
 from __future__ import annotations
 
 import pytest
-from conftest import AuthActions
 
 from callcenter import users
 from callcenter.db import session_scope
@@ -17,11 +16,15 @@ from web import Services, create_app
 from web.realtime import SocketIONotifier, notifier_for, socketio_for
 
 
-def _sio_client(app, username=None, auth=None):
-    flask_client = app.test_client()
-    if username:
-        AuthActions(flask_client).login(username)
-    return socketio_for(app).test_client(app, flask_test_client=flask_client, auth=auth)
+@pytest.fixture
+def sio_client(app, auth_for):
+    """A Socket.IO test client, logged in as ``username`` (or with ``auth`` data and no session)."""
+
+    def make(username=None, auth=None):
+        flask_client = auth_for(username)[0] if username else app.test_client()
+        return socketio_for(app).test_client(app, flask_test_client=flask_client, auth=auth)
+
+    return make
 
 
 def _events(client, name):
@@ -33,16 +36,16 @@ def test_anonymous_connection_is_refused(app):
     assert not client.is_connected()
 
 
-def test_an_event_for_one_nurse_reaches_only_her(app, staff):
-    first, second = _sio_client(app, "nurse"), _sio_client(app, "nurse2")
+def test_an_event_for_one_nurse_reaches_only_her(sio_client, app, staff):
+    first, second = sio_client("nurse"), sio_client("nurse2")
     assert first.is_connected() and second.is_connected()
     notifier_for(app).emit(EventKind.notice, {"text": "回电提醒"}, user_room(staff["nurse"].id))
     assert _events(first, "notice") == [{"text": "回电提醒"}]
     assert _events(second, "notice") == []
 
 
-def test_only_a_permitted_user_can_follow_a_call_attempt(app, call_data):
-    owner, other, supervisor = _sio_client(app, "nurse"), _sio_client(app, "nurse2"), _sio_client(app, "supervisor")
+def test_only_a_permitted_user_can_follow_a_call_attempt(sio_client, app, call_data):
+    owner, other, supervisor = sio_client("nurse"), sio_client("nurse2"), sio_client("supervisor")
     assert owner.emit("follow_attempt", {"attempt_id": call_data.attempt_id}, callback=True)["ok"] is True
     assert other.emit("follow_attempt", {"attempt_id": call_data.attempt_id}, callback=True) == {"ok": False}
     assert supervisor.emit("follow_attempt", {"attempt_id": str(call_data.attempt_id)}, callback=True)["ok"]
@@ -57,18 +60,18 @@ def test_only_a_permitted_user_can_follow_a_call_attempt(app, call_data):
     assert _events(owner, "transcript") == []
 
 
-def test_supervisors_room_excludes_nurses(app):
-    supervisor, nurse = _sio_client(app, "supervisor"), _sio_client(app, "nurse")
+def test_supervisors_room_excludes_nurses(sio_client, app):
+    supervisor, nurse = sio_client("supervisor"), sio_client("nurse")
     notifier_for(app).emit(EventKind.queue_changed, {"task_id": 1}, SUPERVISORS)
     assert _events(supervisor, "queue_changed") == [{"task_id": 1}]
     assert _events(nurse, "queue_changed") == []
 
 
-def test_softphone_agent_connects_with_its_token_and_gets_its_commands(app, sqlite_engine, staff):
+def test_softphone_agent_connects_with_its_token_and_gets_its_commands(sio_client, app, sqlite_engine, staff):
     with session_scope(sqlite_engine) as s:
         token = users.issue_agent_token(s, "nurse")
-    agent = _sio_client(app, auth={"agent_token": token})
-    stranger = _sio_client(app, auth={"agent_token": "not-a-token"})
+    agent = sio_client(auth={"agent_token": token})
+    stranger = sio_client(auth={"agent_token": "not-a-token"})
     assert agent.is_connected()
     assert not stranger.is_connected()
     notifier_for(app).emit(EventKind.agent_command, {"command": "dial", "attempt_id": 7}, agent_room(staff["nurse"].id))

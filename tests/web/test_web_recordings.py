@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from conftest import AuthActions
 from sqlmodel import Session, select
 
 from callcenter.models import AuditEvent
@@ -46,10 +45,9 @@ def test_each_new_playback_is_audited(client, auth, call_data, sqlite_engine):
     assert len(_audit_rows(sqlite_engine, "recording.play")) == 2
 
 
-def test_another_nurse_and_the_admin_may_not_hear_it(app, call_data, sqlite_engine):
+def test_another_nurse_and_the_admin_may_not_hear_it(auth_for, call_data, sqlite_engine):
     for username in ("nurse2", "admin"):
-        client = app.test_client()
-        AuthActions(client).login(username)
+        client, _ = auth_for(username)
         assert client.get(f"/recordings/{call_data.recording_id}/audio").status_code == 403
     assert _audit_rows(sqlite_engine, "recording.play") == []
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from conftest import AuthActions
 from sqlmodel import Session, select
 
 from callcenter.models import CallAttempt, Task, TaskStatus
@@ -22,16 +21,14 @@ def test_queue_lists_her_team_tasks_callbacks_first_with_masked_numbers(client, 
     assert "139****9000" in html and "13900139000" not in html
 
 
-def test_claim_opens_the_call_screen_and_the_task_leaves_other_queues(app, client, auth, queue_data):
+def test_claim_opens_the_call_screen_and_the_task_leaves_other_queues(auth_for, client, auth, queue_data):
     auth.login("nurse")
     response = client.post(f"/workspace/tasks/{queue_data.due_task_id}/claim", data={"csrf_token": auth.csrf})
     assert response.status_code == 302
     assert response.headers["Location"] == f"/workspace/tasks/{queue_data.due_task_id}"
     screen = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "李四" in screen and 'id="transcript"' in screen and "完成" in screen
-    other = app.test_client()
-    other_auth = AuthActions(other)
-    other_auth.login("nurse2")
+    other, other_auth = auth_for("nurse2")
     assert queue_data.due_task_id not in _queue_task_ids(other.get("/workspace/queue").get_data(as_text=True))
     taken = other.post(f"/workspace/tasks/{queue_data.due_task_id}/claim", data={"csrf_token": other_auth.csrf})
     assert taken.status_code == 409
@@ -66,12 +63,10 @@ def test_callback_needs_a_time_and_stays_with_the_nurse(client, auth, queue_data
     assert task.callback_at.isoformat() == "2026-11-25T07:00:00+00:00"  # 15:00 Asia/Shanghai
 
 
-def test_another_nurse_cannot_wrap_up_a_task_she_does_not_hold(app, client, auth, queue_data):
+def test_another_nurse_cannot_wrap_up_a_task_she_does_not_hold(auth_for, client, auth, queue_data):
     auth.login("nurse")
     client.post(f"/workspace/tasks/{queue_data.due_task_id}/claim", data={"csrf_token": auth.csrf})
-    other = app.test_client()
-    other_auth = AuthActions(other)
-    other_auth.login("nurse2")
+    other, other_auth = auth_for("nurse2")
     response = other.post(f"/workspace/tasks/{queue_data.due_task_id}/wrap-up",
                           data={"csrf_token": other_auth.csrf, "outcome": "completed"})
     assert response.status_code == 409

@@ -1,0 +1,104 @@
+"""Browser tests: Playwright driving Debian's Chromium against the live threading server (own app instance)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from playwright.sync_api import expect
+
+from callcenter.db import session_scope
+from callcenter.events import EventKind, attempt_room, user_room
+from callcenter.models import CallAttempt
+from web.realtime import notifier_for, socketio_for
+
+pytestmark = pytest.mark.browser
+
+
+def _in_room(app, room: str, timeout_s: float = 10.0) -> bool:
+    """Wait until some connection has joined ``room`` (the page joins after its Socket.IO connect)."""
+    manager = socketio_for(app).server.manager
+    tick = threading.Event()
+    for _ in range(int(timeout_s / 0.05)):
+        if any(sid for sid, _eio in manager.get_participants("/", room)):
+            return True
+        tick.wait(0.05)  # sleep-ok: bounded poll of the server's room table, which has no notification hook
+    return False
+
+
+def test_nurse_logs_in_and_sees_her_queue_live(new_page, ui, queue_data):
+    page = new_page()
+    ui.login(page, "nurse")
+    expect(page).to_have_url(f"{ui.base_url}/workspace/queue")
+    rows = page.locator("#queue .queue-row")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_have_attribute("data-task-id", str(queue_data.callback_task_id))
+    expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
+    expect(page.locator("#queue")).to_contain_text("139****9000")
+    expect(page.locator("#queue")).not_to_contain_text("13900139000")
+    ui.screenshot(page, "workspace-queue.png")
+
+
+def test_an_event_reaches_only_the_nurse_it_is_for(new_page, ui, live_app, staff):
+    first, second = new_page(), new_page()
+    ui.login(first, "nurse")
+    ui.login(second, "nurse2")
+    for page in (first, second):
+        expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
+    notifier = notifier_for(live_app)
+    notifier.emit(EventKind.notice, {"text": "给护士一的消息"}, user_room(staff["nurse"].id))
+    expect(first.locator("#toasts")).to_contain_text("给护士一的消息")
+    # Positive control: the second page is connected and receives ITS event; the first event, emitted earlier,
+    # would have reached it before this one if it were in the first nurse's room.
+    notifier.emit(EventKind.notice, {"text": "给护士二的消息"}, user_room(staff["nurse2"].id))
+    expect(second.locator("#toasts")).to_contain_text("给护士二的消息")
+    expect(second.locator("#toasts")).not_to_contain_text("给护士一的消息")
+    expect(first.locator("#toasts")).not_to_contain_text("给护士二的消息")
+
+
+def test_call_screen_shows_live_transcript_and_enter_accepts_the_proposal(
+    new_page, ui, live_app, queue_data, sqlite_engine, staff, clock
+):
+    page = new_page()
+    ui.login(page, "nurse")
+    page.locator(f'.queue-row[data-task-id="{queue_data.due_task_id}"]').focus()
+    page.keyboard.press("Enter")  # keyboard first: Enter on a row claims the task and opens the call screen
+    expect(page).to_have_url(f"{ui.base_url}/workspace/tasks/{queue_data.due_task_id}")
+    # Dialing is the softphone agent's part: record the attempt it creates, then reload (a reload mid-call
+    # restores the call screen on the open attempt).
+    with session_scope(sqlite_engine) as s:
+        attempt = CallAttempt(task_id=queue_data.due_task_id, patient_id=queue_data.patient_id,
+                              phone_id=queue_data.phone_id, number="13900139000", user_id=staff["nurse"].id,
+                              started_at=clock.now())
+        s.add(attempt)
+        s.flush()
+        attempt_id = attempt.id
+    page.reload()
+    expect(page.locator("#form-column")).to_have_attribute("data-attempt-id", str(attempt_id))
+    room = attempt_room(attempt_id)
+    assert _in_room(live_app, room), "the call page did not join its attempt's room"
+    notifier = notifier_for(live_app)
+    notifier.emit(EventKind.call_state, {"attempt_id": attempt_id, "state": "confirmed"}, room)
+    notifier.emit(EventKind.transcript, {"attempt_id": attempt_id, "speaker": "nurse",
+                                         "text": "您好，这里是示例医院随访中心。", "t0_s": 1.0, "t1_s": 3.0}, room)
+    notifier.emit(EventKind.transcript, {"attempt_id": attempt_id, "speaker": "patient",
+                                         "text": "好多了，血压一百三八十五", "t0_s": 4.0, "t1_s": 6.5}, room)
+    notifier.emit(EventKind.proposal, {"attempt_id": attempt_id, "item_id": "bp", "value": "130/85",
+                                       "confidence": 0.91, "text": "130/85", "t0_s": 4.0, "t1_s": 6.5,
+                                       "needs_confirmation": False}, room)
+    expect(page.locator("#call-state")).to_have_text("通话中")
+    expect(page.locator("#transcript li")).to_have_count(2)
+    expect(page.locator("#transcript li.speaker-patient")).to_contain_text("血压一百三八十五")
+    expect(page.locator("#proposal")).to_be_visible()
+    expect(page.locator("#proposal-confidence")).to_contain_text("91%")
+    ui.screenshot(page, "workspace-call.png")
+    page.locator("body").press("Enter")
+    expect(page.locator("#answer-value")).to_have_value("130/85")
+    expect(page.locator("#proposal")).to_be_hidden()
+    # wrap-up on the open attempt closes the task
+    page.select_option("#outcome", "completed")
+    page.click("#wrap-up-submit")
+    expect(page).to_have_url(f"{ui.base_url}/workspace/queue")
+    expect(page.locator(f'.queue-row[data-task-id="{queue_data.due_task_id}"]')).to_have_count(0)
+    with session_scope(sqlite_engine) as s:
+        assert s.get(CallAttempt, attempt_id).outcome_code == "completed"
