@@ -198,3 +198,13 @@ class Prompts:
 
     def wrong_person(self) -> Prompt:
         return self._p("wrong_person", "抱歉打扰您了，再见。")
+
+    def all(self) -> tuple[Prompt, ...]:
+        """Every prompt this call may play (synthesised ahead, outside the telephony process)."""
+        s = self.script
+        return (
+            self.greeting(), self.identity_again(), self.reminder(), self.question(s.reschedule_when),
+            self.question(s.decline_reason), self.sorry(s.decision), self.sorry(s.reschedule_when),
+            self.sorry(s.decline_reason), self.confirm_notice(), self.reschedule_notice(), self.decline_notice(),
+            self.transfer(), self.nurse_callback(), self.no_input_goodbye(), self.wrong_person(),
+        )

@@ -1,0 +1,288 @@
+"""A robocaller worker process: one ``PjsuaPhone`` running up to 4 reminder calls (the wheel's limit).
+
+It takes ``CallJob``s from the supervisor's queue only while it has a free call, drives one
+``ReminderDialogue`` per call from the phone's events, a 100 ms tick and the patient channel's voice activity,
+plays the prompt WAVs the supervisor synthesised, and returns a ``CallReport`` per call. Nothing heavy runs
+here: no TTS, no speech recognition, no database (Python work in this process stalls every call's audio).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from callcenter.ports import (
+    AudioFrame,
+    CallEvent,
+    CallFailed,
+    CallState,
+    CallStateChanged,
+    DtmfReceived,
+    PlaybackFinished,
+)
+from callcenter.robocall import (
+    Action,
+    Answered,
+    DtmfKey,
+    Event,
+    HangUp,
+    Play,
+    PromptDone,
+    ReminderDialogue,
+    RemoteHangup,
+    Tick,
+    TransferToNurse,
+    VoiceEnded,
+    VoiceStarted,
+    outcome_for_unanswered,
+)
+from callcenter.robocall_jobs import CallJob, CallProgress, CallReport, WorkerStarted, WorkerStopped
+from callcenter.robocall_prompts import Prompts
+from callcenter.robocall_vad import EnergyVad, level_dbfs
+from softphone.config import PhoneConfig
+from softphone.errors import SoftphoneError
+from softphone.phone import PjsuaPhone
+
+logger = logging.getLogger(__name__)
+
+TICK_S = 0.1
+
+
+class _VoiceTap:
+    """TapSink: frame energy -> voice start/end per call, onto the worker's event queue (tap sender thread)."""
+
+    def __init__(self, events: queue.Queue[Any]) -> None:
+        self.events = events
+        self._vad: dict[str, EnergyVad] = {}
+        self._last: dict[str, float] = {}
+        self.max_gap_ms: dict[str, float] = {}
+        self.frames: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def send(self, frame: AudioFrame) -> None:
+        now = time.monotonic()
+        if frame.end:
+            self._vad.pop(frame.call_id, None)
+            self._last.pop(frame.call_id, None)
+            return
+        samples = np.frombuffer(frame.pcm, dtype="<i2").astype(np.float32)
+        rms = float(np.sqrt(np.mean(samples * samples))) if samples.size else 0.0
+        vad = self._vad.setdefault(frame.call_id, EnergyVad())
+        with self._lock:
+            last = self._last.get(frame.call_id)
+            if last is not None:
+                gap = (now - last) * 1000.0
+                self.max_gap_ms[frame.call_id] = max(self.max_gap_ms.get(frame.call_id, 0.0), gap)
+            self._last[frame.call_id] = now
+            self.frames[frame.call_id] = self.frames.get(frame.call_id, 0) + 1
+        for event in vad.feed(level_dbfs(rms), frame.seq * 0.02):
+            self.events.put((frame.call_id, event))
+
+    def pop_stats(self, call_id: str) -> tuple[float, int]:
+        with self._lock:
+            return self.max_gap_ms.pop(call_id, 0.0), self.frames.pop(call_id, 0)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class _Call:
+    job: CallJob
+    dialogue: ReminderDialogue
+    started: float
+    answered_at: float | None = None  # seconds after the dial
+    media_offset_s: float = 0.0  # call time when the patient's audio started (VAD times are media-relative)
+    playing: str | None = None
+    queued: str | None = None
+    hanging_up: bool = False
+    sip_call_id: str = ""
+    played: list[str] = field(default_factory=list)
+
+    def t(self) -> float:
+        return time.monotonic() - self.started
+
+
+class RobocallWorker:
+    def __init__(self, name: str, phone: PjsuaPhone, tap: _VoiceTap, events: queue.Queue[Any],
+                 progress: Any = None) -> None:
+        self.name = name
+        self.phone = phone
+        self.tap = tap
+        self.events = events
+        self.progress = progress  # a queue for CallProgress messages, or None
+        self.calls: dict[str, _Call] = {}
+
+    def _progress(self, call: _Call, kind: str, detail: str = "") -> None:
+        if self.progress is not None:
+            self.progress.put(CallProgress(call.job.job_id, call.job.task_id, kind, detail, round(call.t(), 3)))
+
+    def start(self, job: CallJob) -> CallReport | None:
+        try:
+            call_id = self.phone.dial(job.uri, record_path=job.record_path)
+        except SoftphoneError as exc:
+            logger.warning("worker=%s job=%s dial failed: %s", self.name, job.job_id, exc)
+            return CallReport(job.job_id, job.task_id, job.attempt_id, outcome_for_unanswered(404), self.name)
+        prompts = Prompts(job.facts, job.script)
+        config = job.config if job.nurse_uri else dataclasses.replace(job.config, transfer_available=False)
+        self.calls[call_id] = _Call(job, ReminderDialogue(prompts, config), time.monotonic())
+        return None
+
+    def handle(self, item: CallEvent | tuple[str, VoiceStarted | VoiceEnded]) -> CallReport | None:
+        if isinstance(item, tuple):
+            call_id, voice = item
+            call = self.calls.get(call_id)
+            if call is not None:
+                shifted = type(voice)(round(voice.at_s + call.media_offset_s, 3))
+                self._feed(call_id, call, shifted)
+            return None
+        call = self.calls.get(item.call_id)
+        if call is None:
+            return None
+        if isinstance(item, CallStateChanged):
+            if item.state is CallState.confirmed and call.answered_at is None:
+                call.answered_at = call.media_offset_s = call.t()
+                try:
+                    call.sip_call_id = self.phone.call_info(item.call_id).sip_call_id
+                except SoftphoneError as exc:
+                    logger.debug("call_info %s: %s", item.call_id, exc)
+                self._progress(call, "answered")
+                self._feed(item.call_id, call, Answered(call.answered_at))
+            elif item.state is CallState.disconnected:
+                return self._finish(item.call_id, call, item.sip_status)
+        elif isinstance(item, PlaybackFinished):
+            done, call.playing = call.playing, None
+            if done is not None:
+                self._progress(call, "prompt_done", done)
+                self._feed(item.call_id, call, PromptDone(done, call.t()))
+            if call.queued is not None and call.playing is None:
+                key, call.queued = call.queued, None
+                self._play(item.call_id, call, key)
+        elif isinstance(item, DtmfReceived):
+            self._feed(item.call_id, call, DtmfKey(item.digit, call.t()))
+        elif isinstance(item, CallFailed):
+            logger.warning("worker=%s call=%s failed: %s", self.name, item.call_id, item.message)
+        return None
+
+    def tick(self) -> None:
+        for call_id, call in list(self.calls.items()):
+            t = call.t()
+            if call.answered_at is None and t > call.job.ring_timeout_s and not call.hanging_up:
+                self._hangup(call_id, call)
+            elif t > call.job.max_call_s and not call.hanging_up:
+                logger.warning("worker=%s call=%s ran past %s s; hanging up", self.name, call_id, call.job.max_call_s)
+                self._hangup(call_id, call)
+            elif call.answered_at is not None:
+                self._feed(call_id, call, Tick(t))
+
+    # ---------------------------------------------------------------------------------------------------------
+    def _feed(self, call_id: str, call: _Call, event: Event) -> None:
+        for action in call.dialogue.handle(event):
+            self._do(call_id, call, action)
+
+    def _do(self, call_id: str, call: _Call, action: Action) -> None:
+        if isinstance(action, Play):
+            if call.playing is None:
+                self._play(call_id, call, action.prompt.key)
+            else:  # no way to cut a playing WAV short: the new prompt follows it (barge-in waits)
+                call.queued = action.prompt.key
+        elif isinstance(action, HangUp):
+            self._hangup(call_id, call)
+        elif isinstance(action, TransferToNurse):
+            try:
+                self.phone.transfer(call_id, call.job.nurse_uri)
+            except SoftphoneError as exc:
+                logger.warning("worker=%s call=%s transfer failed: %s", self.name, call_id, exc)
+                self._hangup(call_id, call)
+        # StopPrompt and Listen: handled by prompt queueing above; grammars matter only with an ASR worker
+
+    def _play(self, call_id: str, call: _Call, key: str) -> None:
+        wav = call.job.prompt_wavs.get(key)
+        if wav is None:
+            logger.error("worker=%s job=%s has no WAV for prompt %s", self.name, call.job.job_id, key)
+            self.events.put(PlaybackFinished(call_id, ""))
+            return
+        call.playing = key
+        call.played.append(key)
+        self._progress(call, "prompt_started", key)
+        try:
+            self.phone.play(call_id, wav)
+        except SoftphoneError as exc:
+            logger.debug("play %s on %s: %s", key, call_id, exc)
+
+    def _hangup(self, call_id: str, call: _Call) -> None:
+        call.hanging_up = True
+        try:
+            self.phone.hangup(call_id)
+        except SoftphoneError as exc:
+            logger.debug("hangup %s: %s", call_id, exc)
+
+    def _finish(self, call_id: str, call: _Call, sip_status: int) -> CallReport:
+        del self.calls[call_id]
+        duration = call.t()
+        if call.dialogue.result is None and call.answered_at is not None:
+            call.dialogue.handle(RemoteHangup(duration))
+        result = call.dialogue.result or outcome_for_unanswered(sip_status or 408)
+        gap_ms, frames = self.tap.pop_stats(call_id)
+        job = call.job
+        logger.info("worker=%s task=%s call=%s -> %s", self.name, job.task_id, call_id, result.outcome)
+        return CallReport(
+            job.job_id, job.task_id, job.attempt_id, result, self.name, call_id=call_id, sip_call_id=call.sip_call_id,
+            answered_after_s=call.answered_at, duration_s=round(duration, 3), recording_path=job.record_path or "",
+            max_frame_gap_ms=round(gap_ms, 1), frames=frames, prompts_played=tuple(call.played),
+        )
+
+
+def run_worker(name: str, phone_config: PhoneConfig, jobs: Any, reports: Any, max_calls: int) -> None:
+    """Process entry: serve jobs until a ``None`` job arrives and every call has ended."""
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
+    events: queue.Queue[Any] = queue.Queue()
+    tap = _VoiceTap(events)
+    try:
+        phone = PjsuaPhone(phone_config, tap_sink=tap)
+    except Exception as exc:  # report why the worker could not start, then exit
+        logger.exception("worker %s could not start its phone", name)
+        reports.put(WorkerStopped(name, str(exc)))
+        return
+    try:
+        phone.add_listener(events.put)
+        worker = RobocallWorker(name, phone, tap, events, progress=reports)
+        reports.put(WorkerStarted(name, phone.local_uri))
+        accepting, last_tick = True, time.monotonic()
+        while accepting or worker.calls:
+            while accepting and len(worker.calls) < max_calls:
+                try:
+                    job = jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    accepting = False
+                    break
+                report = worker.start(job)
+                if report is not None:
+                    reports.put(report)
+            try:
+                item = events.get(timeout=TICK_S / 2)
+            except queue.Empty:
+                item = None
+            if item is not None:
+                report = worker.handle(item)
+                if report is not None:
+                    reports.put(report)
+            if time.monotonic() - last_tick >= TICK_S:
+                last_tick = time.monotonic()
+                worker.tick()
+    except Exception as exc:
+        logger.exception("worker %s stopped on an error", name)
+        reports.put(WorkerStopped(name, str(exc)))
+        raise
+    finally:
+        phone.close()
+    reports.put(WorkerStopped(name))
