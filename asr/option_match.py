@@ -97,8 +97,10 @@ def _exact_hits(units: Sequence[str], table: Iterable[tuple[str, str, tuple[str,
 
 def _fuzzy_best(units: Sequence[str], table: Iterable[tuple[str, str, tuple[str, ...]]],
                 locale: str) -> tuple[float, str, str, int] | None:
+    """The best fuzzy (ratio, value, phrase, width); None when two options are equally close (어요 is as near
+    있어요 as 없어요: guessing would be a coin toss)."""
     sep = "" if is_korean(locale) else " "
-    best: tuple[float, str, str, int] | None = None
+    best_per_value: dict[str, tuple[float, str, str, int]] = {}
     for value, phrase, p_units in table:
         n = len(p_units)
         if n < 3 or not units:  # two-syllable fuzzy matches are mostly accidents (饭了 ≈ 忘了)
@@ -108,9 +110,12 @@ def _fuzzy_best(units: Sequence[str], table: Iterable[tuple[str, str, tuple[str,
             for start in range(0, max(1, len(units) - width + 1)):
                 window = sep.join(units[start:start + width])
                 ratio = fuzz.ratio(target, window)
-                if ratio >= FUZZY_THRESHOLD and (best is None or ratio > best[0]):
-                    best = (ratio, value, phrase, min(width, len(units)))
-    return best
+                if ratio >= FUZZY_THRESHOLD and ratio > best_per_value.get(value, (0.0,))[0]:
+                    best_per_value[value] = (ratio, value, phrase, min(width, len(units)))
+    ranked = sorted(best_per_value.values(), reverse=True)
+    if not ranked or (len(ranked) > 1 and ranked[1][0] >= ranked[0][0] - 1.0):
+        return None
+    return ranked[0]
 
 
 def match_option(text: str, options: Mapping[str, Sequence[str]], locale: str) -> OptionMatch | None:

@@ -32,6 +32,8 @@ COMMAND_MODULES = [
     "callcenter.commands.plans",
     "callcenter.commands.tasks",
     "callcenter.commands.schedule",
+    "callcenter.commands.models",
+    "callcenter.commands.asr",
 ]
 
 

@@ -1,0 +1,145 @@
+"""Questionnaire items → what speech needs (pure): the field spec to read answers, the grammar phrases to
+listen for, and the answer value in the engine's terms (``scripts_questionnaires`` answer values)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import cn2an
+
+from asr.field_types import Duration, FieldKind, FieldResult, FieldSpec, to_jsonable
+from asr.grammar import Grammar, build_grammar
+from asr.option_match import is_korean
+from asr.phrases import UNKNOWN, yes_no_phrases
+from asr.zh_numbers import BloodPressure, NumberRange
+from scripts_questionnaires.model import Item, ItemType, Script
+
+_UNIT_KINDS = {"cel": FieldKind.temperature, "°c": FieldKind.temperature, "℃": FieldKind.temperature,
+               "mmol/l": FieldKind.glucose, "kg": FieldKind.weight}
+_UCUM_DAYS = {"min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0, "a": 365.0}
+MAX_NUMBER_PHRASES = 400  # beyond this an enumerated number grammar stops helping (RECIPES: 0–200 list works)
+_KO_DIGITS = "영일이삼사오육칠팔구"
+
+
+def spec_from_item(item: Item, locale: str) -> FieldSpec | None:
+    """How to read an answer to ``item`` from speech in ``locale``; None for items with no spoken answer."""
+    rng = item.range
+    bounds: dict[str, Any] = {}
+    if rng is not None:
+        bounds = {"minimum": rng.minimum, "maximum": rng.maximum, "unit": rng.unit, "decimals": rng.decimals}
+    if item.type is ItemType.yes_no:
+        return FieldSpec.of(FieldKind.yes_no, locale, item.phrases(locale))
+    if item.type in (ItemType.single_choice, ItemType.multi_choice):
+        return FieldSpec.of(FieldKind.choice, locale, item.phrases(locale))
+    if item.type is ItemType.blood_pressure:
+        return FieldSpec.of(FieldKind.blood_pressure, locale)
+    if item.type is ItemType.scale:
+        kind = FieldKind.pain_scale if rng is not None and rng.minimum >= 0 and rng.maximum <= 10 else FieldKind.number
+        return FieldSpec.of(kind, locale, **bounds)
+    if item.type is ItemType.number:
+        kind = _UNIT_KINDS.get((rng.unit if rng else "").lower(), FieldKind.number)
+        if kind is not FieldKind.number:
+            bounds = {k: v for k, v in bounds.items() if k != "unit"}  # the kind knows its unit
+            return FieldSpec.of(kind, locale, unit=rng.unit if rng else "", **bounds)
+        return FieldSpec.of(kind, locale, **bounds)
+    if item.type is ItemType.duration:
+        return FieldSpec.of(FieldKind.duration, locale)
+    if item.type is ItemType.date:
+        return FieldSpec.of(FieldKind.date, locale)
+    if item.type is ItemType.text:
+        return FieldSpec.of(FieldKind.free_text, locale)
+    return None
+
+
+def number_words(n: int, locale: str) -> str:
+    """How a whole number is said, as recogniser words: 一百三十 (zh), 백 삼십 (ko, Sino-Korean)."""
+    if not is_korean(locale):
+        return str(cn2an.an2cn(n))
+    if n == 0:
+        return "영"
+    parts: list[str] = []
+    for value, name in ((1000, "천"), (100, "백"), (10, "십")):
+        digit, n = divmod(n, value)
+        if digit:
+            parts.append(name if digit == 1 else _KO_DIGITS[digit] + name)
+    if n:
+        parts.append(_KO_DIGITS[n])
+    return " ".join(parts)
+
+
+def grammar_phrases(item: Item, locale: str) -> tuple[str, ...]:
+    """The phrases a recogniser should listen for while ``item`` is asked (empty: no grammar, no proposals)."""
+    spec = spec_from_item(item, locale)
+    if spec is None or spec.kind is FieldKind.free_text:
+        return ()
+    if spec.kind in (FieldKind.yes_no, FieldKind.choice):
+        phrases = list(item.all_phrases(locale))
+        if spec.kind is FieldKind.yes_no:
+            phrases += [p for v in yes_no_phrases(locale).values() for p in v]
+        phrases += list(yes_no_phrases(locale)[UNKNOWN])
+        return tuple(dict.fromkeys(phrases))
+    if spec.kind is FieldKind.blood_pressure:
+        low, high = (60, 260)
+        values = range(low, high + 1) if high - low < MAX_NUMBER_PHRASES else range(0)
+        return tuple(number_words(n, locale) for n in values)
+    lo, hi = spec.minimum, spec.maximum
+    if lo is None or hi is None or hi - lo > MAX_NUMBER_PHRASES:
+        lo, hi = 0, 200
+    return tuple(number_words(n, locale) for n in range(int(lo), int(hi) + 1))
+
+
+def item_grammar(item: Item, locale: str, has_word: Callable[[str], bool]) -> Grammar:
+    return build_grammar(grammar_phrases(item, locale), has_word)
+
+
+@dataclass(frozen=True)
+class VocabularyProblem:
+    """Words of an item's spoken phrases that the speech model does not know (they can never be heard)."""
+
+    item_id: str
+    missing_words: tuple[str, ...]
+    dropped_phrases: tuple[str, ...]
+
+    def message(self) -> str:
+        return (f"item {self.item_id}: the speech model lacks {', '.join(self.missing_words)}; phrases "
+                f"{', '.join(self.dropped_phrases)} can never be recognised — reword them with known words")
+
+
+def check_script_vocabulary(script: Script, locale: str, has_word: Callable[[str], bool]) -> list[VocabularyProblem]:
+    """Every item of ``script`` whose grammar loses words in ``locale`` (pass the model's ``has_word``)."""
+    problems = []
+    for item in script.items:
+        grammar = item_grammar(item, locale, has_word)
+        if grammar.missing_words:
+            problems.append(VocabularyProblem(item.id, grammar.missing_words, grammar.dropped_phrases))
+    return problems
+
+
+def _number(value: float | NumberRange) -> float:
+    return (value.low + value.high) / 2 if isinstance(value, NumberRange) else value
+
+
+def answer_value(item: Item, result: FieldResult) -> Any:
+    """A parsed value in the shape the questionnaire engine stores for ``item`` (None when there is none).
+    A range (两三天) becomes its middle; the result's reasons already ask the nurse to confirm it."""
+    value = result.value
+    if value is None:
+        return None
+    if item.type is ItemType.yes_no:
+        return "yes" if value is True else "no" if value is False else None
+    if isinstance(value, BloodPressure):
+        return {"systolic": value.systolic, "diastolic": value.diastolic}
+    if isinstance(value, Duration):
+        unit = item.range.unit if item.range and item.range.unit in _UCUM_DAYS else "d"
+        return round(_number(value.days) / _UCUM_DAYS[unit], item.range.decimals if item.range else 0)
+    if isinstance(value, NumberRange):
+        decimals = item.range.decimals if item.range else 0
+        return round(_number(value), decimals)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if item.type is ItemType.multi_choice:
+        return [value]
+    return to_jsonable(value)
