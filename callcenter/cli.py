@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "callcenter.commands.schedule",
     "callcenter.commands.models",
     "callcenter.commands.asr",
+    "callcenter.commands.scripts",
 ]
 
 

@@ -81,6 +81,7 @@ class _Importer:
         self.items: list[Item] = []
         self.calculated: list[tuple[str, str]] = []  # (score id, label) of read-only calculated items
         self.repeats: set[str] = set()
+        self.display_phrases: set[str] = set()  # linkIds whose options got their display text as phrases
 
     def run(self) -> ImportResult:
         res = self.resource
@@ -134,6 +135,9 @@ class _Importer:
             return
         item_type = ItemType(ours) if ours else self.guess_type(node, fhir_type)
         options = tuple(self.option(link_id, o) for o in node.get("answerOption", []) or [])
+        if link_id in self.display_phrases:
+            self.notes.append(f"{link_id}: spoken words of the options taken from their display text; add what "
+                              "patients actually say")
         if item_type == ItemType.yes_no and not options:
             options = default_yes_no_options(self.locale)
         if fhir_type == "open-choice":
@@ -175,8 +179,7 @@ class _Importer:
             say[loc] = (*say.get(loc, ()), str(ext_value(ext, "phrase") or ""))
         if not say:
             say = {self.locale: (label,)}
-            self.notes.append(f"{link_id}: option {value!r}: spoken words taken from its display text; add "
-                              "what patients actually say")
+            self.display_phrases.add(link_id)
         dtmf = ext_value(node, EXT_DTMF)
         return Option(value, label, say, score, None if dtmf is None else str(dtmf),
                       bool(ext_value(node, OPTION_EXCLUSIVE)))

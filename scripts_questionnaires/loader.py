@@ -45,6 +45,8 @@ SCORE_KEYS = ("id", "label", "items", "bands")
 BAND_KEYS = ("code", "label", "min", "max")
 ALERT_KEYS = ("id", "when", "severity", "message")
 RANGE_KEYS = ("min", "max")
+# libyaml's loader keeps the same marks (line/column) and is ~3x faster.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DEFAULT_RANGES = {ItemType.scale: NumberRange(0, 10), ItemType.duration: NumberRange(0, 3650, 0, "d")}
 
 
@@ -80,7 +82,7 @@ def load_script(path: str | Path) -> Script:
 def parse_script(text: str, file: str = "<script>") -> LoadResult:
     reader = _Reader(file)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)

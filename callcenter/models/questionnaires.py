@@ -6,9 +6,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, event, inspect
 from sqlmodel import Field, SQLModel
 
+from callcenter.errors import Conflict
 from callcenter.models.base import UTCDateTime, utc_now
 
 
@@ -32,3 +33,30 @@ class Questionnaire(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     published_by_id: int | None = Field(default=None, foreign_key="app_user.id")
+
+
+class PublishedVersionImmutable(Conflict):
+    """A published questionnaire version was about to be changed or deleted; publish a new version instead."""
+
+
+# A published version is immutable: answers point at it. Only its status may move on (published -> retired).
+_MUTABLE_WHEN_PUBLISHED = frozenset({"status"})
+
+
+@event.listens_for(Questionnaire, "before_update")
+def _refuse_changes_to_published(_mapper: Any, _connection: Any, target: Questionnaire) -> None:
+    state = inspect(target)
+    was = state.attrs.status.history.deleted or [target.status]
+    if QuestionnaireStatus.published not in was and QuestionnaireStatus.retired not in was:
+        return
+    changed = [a.key for a in state.attrs if a.history.has_changes() and a.key not in _MUTABLE_WHEN_PUBLISHED]
+    if changed or target.status == QuestionnaireStatus.draft:
+        raise PublishedVersionImmutable(f"questionnaire {target.key}@{target.version} is published and cannot be changed "
+                         f"({', '.join(changed) or 'status'}); publish a new version instead")
+
+
+@event.listens_for(Questionnaire, "before_delete")
+def _refuse_deleting_published(_mapper: Any, _connection: Any, target: Questionnaire) -> None:
+    if target.status != QuestionnaireStatus.draft:
+        raise PublishedVersionImmutable(f"questionnaire {target.key}@{target.version} is published and cannot be deleted; "
+                         "retire it instead")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from scripts_questionnaires.loader import load_script
@@ -16,9 +17,15 @@ def library_paths() -> list[Path]:
 
 
 def load_library() -> dict[str, Script]:
-    """Every shipped script by key (raises ``ScriptInvalid`` if one is broken — a guard test prevents it)."""
-    scripts = [load_script(p) for p in library_paths()]
-    return {s.key: s for s in scripts}
+    """Every shipped script by key (raises ``ScriptInvalid`` if one is broken — a guard test prevents it).
+
+    Loaded once per process: the shipped files are package data and scripts are immutable values."""
+    return {s.key: s for s in _load_all()}
+
+
+@functools.cache
+def _load_all() -> tuple[Script, ...]:
+    return tuple(load_script(p) for p in library_paths())
 
 
 def library_script(key: str) -> Script:
