@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from callcenter import audit, users
@@ -24,7 +25,7 @@ ROLE_LABELS = {Role.nurse: "护士", Role.supervisor: "护士长/质控", Role.d
 class NewUserForm(FlaskForm):  # type: ignore[misc]
     username = StringField("用户名", validators=[DataRequired(), Length(min=2, max=64)])
     display_name = StringField("姓名", validators=[Length(max=100)])
-    role = SelectField("角色", choices=[(r.value, ROLE_LABELS[r]) for r in Role])
+    role = SelectField("角色", choices=[SelectChoice(r.value, ROLE_LABELS[r]) for r in Role])
     team = StringField("小组", validators=[Length(max=64)])
     password = PasswordField("初始密码", validators=[DataRequired(), Length(min=users.MIN_PASSWORD_LENGTH)])
 

@@ -4,7 +4,9 @@
 Who joins what (rooms are named in ``callcenter.events``):
 - a logged-in browser joins its user room; supervisors also join ``supervisors``; anyone may ask to follow a
   call attempt (``follow_attempt``) and is let in only if ``callcenter.disclosure`` allows it;
-- a softphone agent connects with ``auth={"agent_token": ...}`` and joins its user's agent room;
+- a softphone agent connects with ``auth={"agent_token": ...}`` and joins its user's agent room; it reports
+  its calls' events with ``agent_event`` (``callcenter.call_events`` checks and stores them) and they go to
+  the attempt's room;
 - anonymous connections are refused.
 With ``Settings.redis_url`` set, every emit goes through Redis so several processes reach every browser.
 """
@@ -15,10 +17,12 @@ import logging
 from typing import Any
 
 from flask import Flask, request
+from flask import session as flask_session
 from flask_login import current_user
 from flask_socketio import SocketIO, join_room, leave_room
 
-from callcenter import disclosure, users
+from callcenter import call_events, disclosure, users
+from callcenter.errors import CallCenterError
 from callcenter.events import SUPERVISORS, agent_room, attempt_room, user_room
 from callcenter.models import Role
 from callcenter.settings import Settings
@@ -28,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 EXTENSION_KEY = "socketio"
 DEFAULT_CHANNEL = "callcenter-socketio"
+AGENT_KEY = "agent_user_id"
 
 
 class SocketIONotifier:
@@ -86,9 +91,10 @@ def _register_handlers(socketio: SocketIO) -> None:
             return True
         token = auth.get("agent_token") if isinstance(auth, dict) else None
         if isinstance(token, str) and token:
-            with db() as session:
-                member = users.member_for_agent_token(session, token)
+            with db() as db_session:
+                member = users.member_for_agent_token(db_session, token)
             if member is not None:
+                flask_session[AGENT_KEY] = member.id  # this Socket.IO session is that user's softphone agent
                 join_room(agent_room(member.id))
                 logger.info("user=%s softphone agent connected", member.id)
                 return True
@@ -99,8 +105,8 @@ def _register_handlers(socketio: SocketIO) -> None:
         attempt_id = _attempt_id(data)
         if not current_user.is_authenticated or attempt_id is None:
             return {"ok": False}
-        with db() as session:
-            allowed = disclosure.may_follow_attempt(session, attempt_id, current_user.member)
+        with db() as db_session:
+            allowed = disclosure.may_follow_attempt(db_session, attempt_id, current_user.member)
         if not allowed:
             logger.warning("user=%s may not follow attempt=%s", current_user.id, attempt_id)
             return {"ok": False}
@@ -113,8 +119,25 @@ def _register_handlers(socketio: SocketIO) -> None:
             leave_room(attempt_room(attempt_id))
         return {"ok": True}
 
+    def agent_event(data: Any) -> dict[str, Any]:
+        """A softphone agent reports a call event; it is checked, stored and forwarded to the call's room."""
+        agent_id = flask_session.get(AGENT_KEY)
+        if not isinstance(agent_id, int):
+            return {"ok": False, "error": "only a softphone agent may report call events"}
+        try:
+            with db() as db_session:
+                agent = users.get_member(db_session, agent_id)
+                if agent is None or not agent.active:
+                    return {"ok": False, "error": "agent user is deactivated"}
+                forward = call_events.accept_agent_event(db_session, agent, data)
+        except CallCenterError as exc:
+            logger.warning("agent user=%s event refused: %s", agent_id, type(exc).__name__)
+            return {"ok": False, "error": str(exc)}
+        socketio.emit(forward.kind.value, forward.payload, to=forward.room)
+        return {"ok": True}
+
     for name, handler in (("connect", connect), ("follow_attempt", follow_attempt),
-                          ("unfollow_attempt", unfollow_attempt)):
+                          ("unfollow_attempt", unfollow_attempt), ("agent_event", agent_event)):
         socketio.on_event(name, handler)
 
 

@@ -93,3 +93,39 @@ def test_settings_without_secret_key_refuse_to_build_the_app(sqlite_engine):
 
     with pytest.raises(WebConfigError, match="CALLCENTER_SECRET_KEY"):
         create_app(Settings(), Services(sqlite_engine))
+
+
+def test_agent_reports_reach_the_attempt_room_and_transcripts_are_stored(
+    sio_client, app, sqlite_engine, call_data
+):
+    from sqlmodel import Session, select
+
+    from callcenter.models import TranscriptSegment
+
+    with session_scope(sqlite_engine) as s:
+        token = users.issue_agent_token(s, "nurse")
+    agent = sio_client(auth={"agent_token": token})
+    nurse_page = sio_client("nurse")
+    nurse_page.emit("follow_attempt", {"attempt_id": call_data.attempt_id}, callback=True)
+    line = {"kind": "transcript", "attempt_id": call_data.attempt_id, "speaker": "patient", "text": "还可以",
+            "t0_s": 3.5, "t1_s": 4.25, "confidence": 0.8, "item_id": "general", "extra": "dropped"}
+    assert agent.emit("agent_event", line, callback=True) == {"ok": True}
+    forwarded = _events(nurse_page, "transcript")
+    assert forwarded == [{"attempt_id": call_data.attempt_id, "speaker": "patient", "text": "还可以", "t0_s": 3.5,
+                          "t1_s": 4.25, "confidence": 0.8, "item_id": "general"}]
+    with Session(sqlite_engine) as s:
+        rows = s.exec(select(TranscriptSegment)).all()
+    assert [(r.attempt_id, r.speaker, r.text, r.t0_s, r.item_id) for r in rows] == [
+        (call_data.attempt_id, "patient", "还可以", 3.5, "general")]
+
+
+def test_agent_cannot_report_on_another_users_call_and_browsers_cannot_report(sio_client, sqlite_engine, call_data):
+    with session_scope(sqlite_engine) as s:
+        token = users.issue_agent_token(s, "nurse2")
+    other_agent = sio_client(auth={"agent_token": token})
+    event = {"kind": "proposal", "attempt_id": call_data.attempt_id, "item_id": "q1", "value": "yes"}
+    refused = other_agent.emit("agent_event", event, callback=True)
+    assert refused["ok"] is False and "not a call of this agent" in refused["error"]
+    browser = sio_client("nurse")
+    assert browser.emit("agent_event", event, callback=True)["ok"] is False
+    assert other_agent.emit("agent_event", {"kind": "notice", "attempt_id": 1}, callback=True)["ok"] is False

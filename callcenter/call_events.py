@@ -1,0 +1,80 @@
+"""Live events a softphone agent reports about its user's calls (call state, transcript lines, partial text,
+proposed answers): checked against the attempt, transcript lines stored, and forwarded to the attempt's room.
+
+The agent sends ``{"kind": ..., "attempt_id": ..., ...}``; only the fields listed per kind are kept, so an
+agent cannot push arbitrary data to browsers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from callcenter.errors import InvalidInput, PermissionDenied
+from callcenter.events import EventKind, attempt_room
+from callcenter.models import CallAttempt, TranscriptSegment
+from callcenter.users import StaffMember
+
+logger = logging.getLogger(__name__)
+
+FIELDS: dict[EventKind, tuple[str, ...]] = {
+    EventKind.call_state: ("state", "sip_status", "reason"),
+    EventKind.transcript: ("speaker", "text", "t0_s", "t1_s", "confidence", "item_id"),
+    EventKind.partial: ("speaker", "text"),
+    EventKind.proposal: ("item_id", "value", "confidence", "text", "t0_s", "t1_s", "needs_confirmation", "reasons"),
+}
+SPEAKERS = ("patient", "nurse", "robot")
+
+
+class NotYourAttempt(PermissionDenied):
+    pass
+
+
+@dataclass(frozen=True)
+class Forward:
+    kind: EventKind
+    room: str
+    payload: dict[str, Any]
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{name} must be a number of seconds, got {value!r}")
+    return float(value)
+
+
+def accept_agent_event(session: Session, agent: StaffMember, data: Any) -> Forward:
+    """Validate one event from ``agent``'s softphone; store transcript lines; say where to forward it."""
+    if not isinstance(data, dict):
+        raise InvalidInput("an agent event is an object with kind and attempt_id")
+    try:
+        kind = EventKind(str(data.get("kind")))
+    except ValueError:
+        raise InvalidInput(f"agents may report only {', '.join(k.value for k in FIELDS)}") from None
+    if kind not in FIELDS:
+        raise InvalidInput(f"agents may report only {', '.join(k.value for k in FIELDS)}")
+    attempt_id = data.get("attempt_id")
+    if not isinstance(attempt_id, int) or isinstance(attempt_id, bool):
+        raise InvalidInput("attempt_id must be the integer id of the call attempt")
+    attempt = session.get(CallAttempt, attempt_id)
+    if attempt is None or attempt.user_id != agent.id:
+        raise NotYourAttempt(f"attempt {attempt_id} is not a call of this agent's user")
+    payload: dict[str, Any] = {name: data[name] for name in FIELDS[kind] if name in data}
+    payload["attempt_id"] = attempt_id
+    if kind in (EventKind.transcript, EventKind.partial) and payload.get("speaker", "patient") not in SPEAKERS:
+        raise InvalidInput(f"speaker must be one of {', '.join(SPEAKERS)}")
+    if kind is EventKind.transcript:
+        confidence = payload.get("confidence")
+        session.add(TranscriptSegment(
+            attempt_id=attempt_id, speaker=payload.get("speaker", "patient"),
+            t0_s=_number(payload.get("t0_s", 0.0), "t0_s"), t1_s=_number(payload.get("t1_s", 0.0), "t1_s"),
+            text=str(payload.get("text", "")),
+            confidence=None if confidence is None else _number(confidence, "confidence"),
+            item_id=str(payload.get("item_id", ""))[:64],
+        ))
+        session.flush()
+    logger.debug("attempt=%s agent event %s", attempt_id, kind.value)
+    return Forward(kind, attempt_room(attempt_id), payload)
