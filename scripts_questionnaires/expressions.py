@@ -111,8 +111,10 @@ def _validate(node: ast.expr) -> None:
                 raise ExpressionError(f"{sub.func.id}() takes one id in quotes, e.g. {sub.func.id}('x')",
                                       sub.col_offset)
         elif isinstance(sub, ast.Attribute):
-            if not isinstance(sub.value, ast.Name) or sub.attr.startswith("_"):
+            if not isinstance(sub.value, ast.Name):
                 raise ExpressionError("only one level of fields is allowed, e.g. bp.systolic", sub.col_offset)
+            if sub.attr.startswith("_"):
+                raise ExpressionError("field names may not start with an underscore", sub.col_offset)
         elif isinstance(sub, ast.Constant):
             if not isinstance(sub.value, (str, int, float, bool)) and sub.value is not None:
                 raise ExpressionError("only numbers, strings, true/false and None are allowed", sub.col_offset)
