@@ -28,6 +28,8 @@ COMMAND_MODULES = [
     "callcenter.commands.mllp",
     "callcenter.commands.cohort",
     "callcenter.commands.sms",
+    "callcenter.commands.devices",
+    "callcenter.commands.patient_sim",
     "callcenter.commands.call",
     "callcenter.commands.plans",
     "callcenter.commands.tasks",

@@ -138,6 +138,26 @@ def choose_headset(devices: Sequence[AudioDevice], wanted: str = "") -> HeadsetC
     return HeadsetChoice(input=inp[0], output=out[0], profile=profile)
 
 
+def find_device(devices: Sequence[AudioDevice], wanted: str, direction: Direction) -> AudioDevice:
+    """One device for ``direction`` by exact name, else by a unique part of its name or description.
+
+    Unlike ``choose_headset`` this accepts any device, e.g. a speaker's ``.monitor`` as the input of a
+    loopback check.
+    """
+    usable = [d for d in devices if d.has(direction)]
+    exact = [d for d in usable if d.name == wanted]
+    if exact:
+        return exact[0]
+    key = normalise(wanted)
+    found = [d for d in usable if key in normalise(f"{d.name} {d.description}")]
+    if len(found) == 1:
+        return found[0]
+    seen = ", ".join(d.label for d in usable) or "none"
+    problem = "matches several devices" if found else "matches no device"
+    raise NoHeadsetFound(f"{direction.value} {wanted!r} {problem} ({direction.value} devices: {seen}); "
+                         "give the exact name shown by `callcenter devices list`")
+
+
 def choose_rate(profile: HeadsetProfile | None, accepts: Callable[[int], bool], default_rate_hz: int) -> int:
     """The first of the profile's preferred rates the device accepts, else 16 kHz, else the device default."""
     preferred = profile.preferred_rates_hz if profile is not None else ()

@@ -18,6 +18,7 @@ class DriftStats:
     frames_out: int
     padded: int  # silence frames produced because the writer was late
     trimmed: int  # frames dropped because the writer ran ahead
+    overflowed: int  # frames dropped because nobody read (e.g. a microphone between calls)
     underruns: int  # times the queue ran dry
     depth: int  # frames queued now
 
@@ -32,8 +33,10 @@ class DriftBuffer:
         self.target_frames = target_frames
         self.max_frames = max_frames
         self._silence = bytes(frame_bytes)
-        self._frames: deque[bytes] = deque()
+        # The writer may run while nobody reads (headset open between calls): keep at most 4x max_frames.
+        self._frames: deque[bytes] = deque(maxlen=4 * max_frames)
         self._partial = b""  # writer side only
+        self._overflowed = 0  # writer side only
         self._primed = False  # reader side only
         self._in = 0  # writer side only
         self._out = self._padded = self._trimmed = self._underruns = 0  # reader side only
@@ -44,8 +47,11 @@ class DriftBuffer:
         data = self._partial + pcm if self._partial else pcm
         n = self.frame_bytes
         whole = len(data) - len(data) % n
+        frames = self._frames
         for start in range(0, whole, n):
-            self._frames.append(data[start : start + n])
+            if len(frames) == frames.maxlen:
+                self._overflowed += 1  # append() below drops the oldest frame
+            frames.append(data[start : start + n])
             self._in += 1
         self._partial = data[whole:]
 
@@ -55,7 +61,7 @@ class DriftBuffer:
         frames = self._frames
         if len(frames) > self.max_frames:
             while len(frames) > self.target_frames:
-                frames.popleft()
+                frames.popleft()  # the writer never pops, so this cannot run dry
                 self._trimmed += 1
         if not self._primed:
             if len(frames) < self.target_frames:
@@ -76,6 +82,7 @@ class DriftBuffer:
             frames_out=self._out,
             padded=self._padded,
             trimmed=self._trimmed,
+            overflowed=self._overflowed,
             underruns=self._underruns,
             depth=len(self._frames),
         )

@@ -11,6 +11,7 @@ from hardware.devices import (
     choose_headset,
     choose_rate,
     device_score,
+    find_device,
     profile_for,
 )
 from hardware.errors import NoHeadsetFound
@@ -136,3 +137,17 @@ def test_rate_is_the_first_preferred_rate_the_device_accepts() -> None:
     assert choose_rate(JABRA, lambda r: r in {48000, 16000}, 48000) == 16000
     assert choose_rate(POLY, lambda r: r in {44100, 16000}, 44100) == 16000
     assert choose_rate(None, lambda r: r == 44100, 44100) == 44100
+
+
+def test_find_device_accepts_a_monitor_as_input_by_exact_or_unique_name() -> None:
+    devices = [
+        pulse("jabra_spk", "Jabra", sink=True),
+        pulse("jabra_spk.monitor", "Monitor of Jabra", sink=False),
+        pulse("jabra_mic", "Jabra Mic", sink=False),
+    ]
+    assert find_device(devices, "jabra_spk.monitor", Direction.input).name == "jabra_spk.monitor"
+    assert find_device(devices, "monitor", Direction.input).name == "jabra_spk.monitor"
+    with pytest.raises(NoHeadsetFound, match="several"):
+        find_device(devices, "jabra", Direction.input)
+    with pytest.raises(NoHeadsetFound, match="no device"):
+        find_device(devices, "jabra_mic", Direction.output)

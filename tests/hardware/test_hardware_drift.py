@@ -67,3 +67,12 @@ def test_clock_drift_of_one_percent_stays_bounded() -> None:
 def test_bad_geometry_is_rejected(frame_bytes: int, target: int, maximum: int) -> None:
     with pytest.raises(ValueError):
         DriftBuffer(frame_bytes, target, maximum)
+
+
+def test_writer_without_a_reader_keeps_a_bounded_queue() -> None:
+    buf = DriftBuffer(FRAME, target_frames=2, max_frames=5)
+    for i in range(100):
+        buf.write(frame(i))
+    stats = buf.stats()
+    assert stats.depth == 20 and stats.overflowed == 80
+    assert buf.read() == frame(98), "the first read trims the stale backlog to the target depth"
