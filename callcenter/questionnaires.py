@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from callcenter.errors import InvalidInput, NotFound
 from callcenter.models import Questionnaire, QuestionnaireStatus, utc_now
 from callcenter.models.questionnaires import PublishedVersionImmutable
-from scripts_questionnaires import Problem, Script, check, errors, parse_script
+from scripts_questionnaires import Problem, Script, check, errors, library_paths, parse_script
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,12 @@ def publish(session: Session, source: str, file: str = "<script>", *, published_
     session.flush()
     logger.info("questionnaire %s published as version %d (id=%s)", script.key, version, row.id)
     return row, True
+
+
+def publish_library(session: Session, *, published_by_id: int | None = None) -> list[tuple[Questionnaire, bool]]:
+    """Publish every built-in script (``scripts_questionnaires/library``); unchanged ones are left as they are."""
+    return [publish(session, path.read_text(encoding="utf-8"), str(path), published_by_id=published_by_id)
+            for path in library_paths()]
 
 
 def retire(session: Session, key: str, version: int) -> Questionnaire:

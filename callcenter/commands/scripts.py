@@ -94,21 +94,27 @@ def draft_cmd(app: AppContext, file: Path) -> None:
 
 
 @command.command("publish")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--library", is_flag=True, help="Publish every built-in script (unchanged ones are skipped).")
 @click.option("--by", "published_by_id", type=int, default=None, help="User id of the publishing doctor.")
 @pass_app
-def publish_cmd(app: AppContext, file: Path, published_by_id: int | None) -> None:
-    """Publish FILE as a new immutable version (refused when the checker finds errors)."""
+def publish_cmd(app: AppContext, files: tuple[Path, ...], library: bool, published_by_id: int | None) -> None:
+    """Publish FILE… as new immutable versions (refused when the checker finds errors), all in one transaction."""
+    if not files and not library:
+        raise click.UsageError("give script files to publish, or --library")
     try:
         with session_scope(app.engine) as session:
-            row, created = questionnaires.publish(session, _read(file), str(file), published_by_id=published_by_id)
-            key, version, digest = row.key, row.version, row.sha256
+            results = questionnaires.publish_library(session, published_by_id=published_by_id) if library else []
+            results += [questionnaires.publish(session, _read(f), str(f), published_by_id=published_by_id)
+                        for f in files]
+            lines = [(r.key, r.version, r.sha256, created) for r, created in results]
     except questionnaires.ScriptRejected as exc:
         _fail(exc)
-    if created:
-        click.echo(f"{key}@{version} published (sha256 {digest[:12]})")
-    else:
-        click.echo(f"{key}@{version} already has exactly this text (sha256 {digest[:12]}); nothing published")
+    for key, version, digest, created in lines:
+        if created:
+            click.echo(f"{key}@{version} published (sha256 {digest[:12]})")
+        else:
+            click.echo(f"{key}@{version} already has exactly this text (sha256 {digest[:12]}); nothing published")
 
 
 def _summary(row: Questionnaire) -> dict[str, Any]:

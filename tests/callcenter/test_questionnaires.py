@@ -159,3 +159,12 @@ def test_scripts_simulate_from_answers_prints_scores_and_alerts(sqlite_engine: E
     assert {a["id"] for a in result["alerts"]} == {"phq9_self_harm", "phq9_severe"}
     code, out, _ = _run(sqlite_engine, "simulate", str(library), "--answers", str(answers_file))
     assert "ALERT [critical] phq9_self_harm" in out and "score phq9_total = 27.0 (重度抑郁)" in out
+
+
+def test_publish_library_is_idempotent(sqlite_engine: Engine) -> None:
+    code, out, _ = _run(sqlite_engine, "publish", "--library")
+    assert code == 0 and out.count(" published (sha256") == len(library_paths())
+    code, out, _ = _run(sqlite_engine, "publish", "--library")
+    assert code == 0 and out.count("nothing published") == len(library_paths())
+    with session_scope(sqlite_engine) as session:
+        assert questionnaires.latest_published(session, "recall-reminder").version == 1
