@@ -21,7 +21,7 @@ from callcenter.call_rules import CallRules
 from callcenter.db import session_scope
 from callcenter.errors import Conflict, TaskAlreadyLeased
 from callcenter.models import Channel, FollowUpPlan, Patient, Task, TaskStatus
-from callcenter.tasks import RANK_DUE, get_task, next_phone, queue_rank, record_events, transition
+from callcenter.tasks import RANK_DUE, get_task, phone_for_task, queue_rank, record_events, transition
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def claim_next(session: Session, *, owner: str, now: datetime, rules: CallRules,
         policy = rules.policy(plan.call_windows if plan else "")
         if not policy.is_allowed(now, preferred_window(patient.preferred_call_start, patient.preferred_call_end)):
             continue
-        choice = next_phone(session, task.id or 0, now=now, rules=rules)
+        choice = phone_for_task(session, task, now=now, rules=rules)
         if choice.phone_id is None:
             if choice.wait_until is not None:
                 task.next_attempt_at = choice.wait_until
@@ -139,16 +139,17 @@ def claim_next(session: Session, *, owner: str, now: datetime, rules: CallRules,
 def _lease(session: Session, task: Task, *, owner: str, now: datetime, lease_seconds: int,
            phone_id: int | None) -> Claim | None:
     expires = now + timedelta(seconds=lease_seconds)
-    stmt = (update(Task).where(col(Task.id) == task.id, col(Task.status) == TaskStatus.due)
+    task_id, patient_id = task.id or 0, task.patient_id
+    stmt = (update(Task).where(col(Task.id) == task_id, col(Task.status) == TaskStatus.due)
             .values(status=TaskStatus.leased, lease_owner=owner, lease_expires_at=expires, reason="claimed"))
     result: CursorResult[tuple[()]] = session.exec(stmt)
     if result.rowcount != 1:
         return None  # somebody else got it first (only possible when the caller did not lock)
-    record_events(session, [(task.id or 0, TaskStatus.due.value, TaskStatus.leased.value)], actor=owner, now=now,
+    record_events(session, [(task_id, TaskStatus.due.value, TaskStatus.leased.value)], actor=owner, now=now,
                   reason="claimed")
-    session.expire(task)
-    logger.info("task=%s leased to %s until %s", task.id, owner, expires.isoformat())
-    return Claim(task.id or 0, task.patient_id, phone_id, owner, expires)
+    session.expire(task)  # the row changed under the ORM
+    logger.info("task=%s leased to %s until %s", task_id, owner, expires.isoformat())
+    return Claim(task_id, patient_id, phone_id, owner, expires)
 
 
 def claim(engine: Engine, **kwargs: object) -> Claim | None:
@@ -163,7 +164,7 @@ def claim_task(session: Session, task_id: int, *, owner: str, now: datetime, rul
     task = session.exec(query).first()
     if task is None or task.status != TaskStatus.due:
         raise TaskAlreadyLeased(f"task {task_id} is not in the queue any more (taken or closed); pick another")
-    choice = next_phone(session, task_id, now=now, rules=rules)
+    choice = phone_for_task(session, task, now=now, rules=rules)
     claim_ = _lease(session, task, owner=owner, now=now, lease_seconds=rules.lease_seconds, phone_id=choice.phone_id)
     if claim_ is None:
         raise TaskAlreadyLeased(f"task {task_id} was just taken by someone else; pick another")

@@ -128,10 +128,13 @@ def recent_attempts(session: Session, patient_id: int, now: datetime) -> list[Ca
 def next_phone(session: Session, task_id: int, *, now: datetime, rules: CallRules) -> PhoneChoice:
     """The number to dial for this task now: rank order, skipping invalid and capped numbers, and after the
     number of the last attempt when its outcome said "try the next number"."""
-    task = get_task(session, task_id)
+    return phone_for_task(session, get_task(session, task_id), now=now, rules=rules)
+
+
+def phone_for_task(session: Session, task: Task, *, now: datetime, rules: CallRules) -> PhoneChoice:
     history = recent_attempts(session, task.patient_id, now)
     after = None
-    last = session.exec(select(CallAttempt).where(CallAttempt.task_id == task_id)
+    last = session.exec(select(CallAttempt).where(CallAttempt.task_id == task.id)
                         .order_by(col(CallAttempt.started_at).desc()).limit(1)).first()
     if last is not None and last.outcome_code:
         if get_rule(session, last.outcome_code).try_next_number:
