@@ -8,11 +8,13 @@ enqueue work (``call``/``post``) and wait on a ``Future``. Media callbacks still
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import queue
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
@@ -20,7 +22,7 @@ from typing import TypeVar
 import pjsua2 as pj
 
 from softphone.config import PhoneConfig
-from softphone.errors import SoftphoneClosed, SoftphoneError
+from softphone.errors import SoftphoneClosed, SoftphoneError, log_exception
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,23 @@ COMMAND_TIMEOUT_S = 15.0
 _libc = ctypes.CDLL(None)
 _instance_lock = threading.Lock()
 _instance_alive = False  # pjsua2's Endpoint is a process-wide singleton
+# A second Endpoint while the previous C++ object lives throws inside SWIG's constructor -> std::terminate.
+_last_endpoint: weakref.ref[pj.Endpoint] | None = None
+
+
+def _detached(exc: BaseException) -> BaseException:
+    """The exception without tracebacks (its frames reach the pj thread's frames and their pj objects, which
+    must never be released by another thread, nor outlive ``libDestroy``)."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        stack += [current.__cause__, current.__context__]
+    return exc
 
 
 class _Command:
@@ -60,7 +79,9 @@ class PjThread:
     def start(self, setup: Callable[[pj.Endpoint], None], teardown: Callable[[], None]) -> None:
         global _instance_alive
         with _instance_lock:
-            if _instance_alive:
+            gc.collect()  # a cycle may still hold the previous Endpoint
+            previous = _last_endpoint() if _last_endpoint is not None else None
+            if _instance_alive or previous is not None:
                 raise SoftphoneError(
                     "a softphone is already running in this process (pjsua2 allows one Endpoint per process): "
                     "close it first, or run another process"
@@ -123,7 +144,7 @@ class PjThread:
             assert self._setup is not None and self.ep is not None
             self._setup(self.ep)
         except BaseException as exc:  # report any start-up failure to start()
-            logger.exception("pjsua start-up failed")
+            log_exception(logger, "pjsua start-up failed")
             self._startup_error = exc
             self._destroy()
             self._started.set()
@@ -139,7 +160,7 @@ class PjThread:
                 if self._teardown is not None:
                     self._teardown()
             except Exception:
-                logger.exception("softphone teardown failed; destroying the library anyway")
+                log_exception(logger, "softphone teardown failed; destroying the library anyway")
             self._destroy()
             with _instance_lock:
                 _instance_alive = False
@@ -158,7 +179,9 @@ class PjThread:
             _libc.fflush(None)  # C stdio buffers the banner: flush it to stderr before restoring stdout
             os.dup2(saved, 1)
             os.close(saved)
+        global _last_endpoint
         self.ep = ep
+        _last_endpoint = weakref.ref(ep)
         ep_cfg = pj.EpConfig()
         ep_cfg.uaConfig.threadCnt = 0
         ep_cfg.uaConfig.mainThreadOnly = False
@@ -175,10 +198,9 @@ class PjThread:
         ep.libInit(ep_cfg)
 
     def _loop(self) -> None:
-        assert self.ep is not None
-        ep = self.ep
+        # No local reference to the Endpoint here: a traceback passing through this frame would keep it alive.
         while not self._stop.is_set():
-            ep.libHandleEvents(POLL_MS)
+            self.ep.libHandleEvents(POLL_MS)  # type: ignore[union-attr]
             while True:
                 try:
                     cmd = self._commands.get_nowait()
@@ -191,10 +213,10 @@ class PjThread:
         try:
             result = cmd.fn()
         except BaseException as exc:
-            if cmd.future is None:
-                logger.exception("softphone command failed")
-            else:
-                cmd.future.set_exception(exc)
+            if cmd.future is None or not isinstance(exc, SoftphoneError):
+                log_exception(logger, "softphone command failed")
+            if cmd.future is not None:
+                cmd.future.set_exception(_detached(exc))
             return
         if cmd.future is not None:
             cmd.future.set_result(result)
@@ -217,5 +239,5 @@ class PjThread:
         try:
             ep.libDestroy(pj.PJSUA_DESTROY_NO_RX_MSG)
         except Exception:
-            logger.exception("libDestroy failed")
+            log_exception(logger, "libDestroy failed")
         del ep

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
+
 from callcenter.errors import CallCenterError
 
 
@@ -31,3 +34,10 @@ class SoftphoneClosed(SoftphoneError):
 
 class InvalidCallUri(SoftphoneError):
     status = 422
+
+
+def log_exception(logger: logging.Logger, message: str, *args: object) -> None:
+    """``logger.exception`` without keeping the traceback: a LogRecord holding ``exc_info`` keeps the failing
+    frames (and the pj objects in them) alive in whatever handler stores records, to be freed later on a
+    thread pjsua2 does not know -> abort. The traceback is logged as text instead."""
+    logger.error(message + "\n%s", *args, traceback.format_exc().rstrip())

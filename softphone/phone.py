@@ -31,7 +31,7 @@ from callcenter.ports import (
 )
 from softphone.config import PhoneConfig
 from softphone.endpoint import PjThread
-from softphone.errors import CallNotFound, RegistrationFailed, SoftphoneError, TooManyCalls
+from softphone.errors import CallNotFound, RegistrationFailed, SoftphoneError, TooManyCalls, log_exception
 from softphone.media import MediaHook
 from softphone.session import CallInfo, CallSession
 from softphone.sipcall import SipAccount, SipCall
@@ -132,7 +132,7 @@ class PjsuaPhone:
         return self._pj.call(lambda: self._session(call_id).info())
 
     def calls(self) -> list[CallInfo]:
-        return self._pj.call(lambda: [s.info() for s in self._sessions.values()])
+        return self._pj.call(lambda: [s.info() for s in self._sessions.values() if not s.ended])
 
     def run_on_pj_thread(self, fn: Callable[[], object]) -> object:
         """Run ``fn`` on the thread that owns pjsua2 (for adapters that create their own pj objects)."""
@@ -195,6 +195,7 @@ class PjsuaPhone:
         self.local_uri = f"sip:{cfg.user}@{cfg.bind_host}:{port}"
         acfg = pj.AccountConfig()
         acfg.mediaConfig.transportConfig.boundAddress = cfg.bind_host
+        acfg.mediaConfig.lockCodecEnabled = False  # no re-INVITE to lock one codec after a multi-codec answer
         if cfg.registrar:
             domain = cfg.registrar.split(":", 1)[1].split(";")[0]
             acfg.idUri = f"sip:{cfg.user}@{domain}"
@@ -395,4 +396,4 @@ class PjsuaPhone:
                 try:
                     listener(event)
                 except Exception:
-                    logger.exception("call event listener failed on %s", type(event).__name__)
+                    log_exception(logger, "call event listener failed on %s", type(event).__name__)

@@ -17,6 +17,7 @@ import numpy as np
 from pydub import AudioSegment
 
 from callcenter.ports import RecordingReady
+from softphone.errors import log_exception
 from softphone.wav import WavAppender, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class StereoRecorder:
             self._flush(final=True)
             self._wav.close()
         except Exception:
-            logger.exception("recording of call %s failed", self.call_id)
+            log_exception(logger, "recording of call %s failed", self.call_id)
             return
         if self.dropped:
             logger.warning("call %s: recorder dropped %d frames (disk too slow?)", self.call_id, self.dropped)
@@ -89,7 +90,7 @@ class StereoRecorder:
             self._on_ready(RecordingReady(self.call_id, str(self.path), round(self._wav.duration_s, 3),
                                           sha256_file(self.path)))
         except Exception:
-            logger.exception("recording-ready listener failed for call %s", self.call_id)
+            log_exception(logger, "recording-ready listener failed for call %s", self.call_id)
 
     def _accept(self, channel: int, seq: int, pcm: bytes) -> int:
         gap = seq - self._next_seq[channel]

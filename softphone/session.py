@@ -11,6 +11,7 @@ from pathlib import Path
 import pjsua2 as pj
 
 from callcenter.ports import CallEvent, PlaybackFinished, RecordingReady
+from softphone.errors import log_exception
 from softphone.media import CallMedia, FramePort, MediaHook, Prompt
 from softphone.recording import NURSE, PATIENT, StereoRecorder
 from softphone.sipcall import SipCall
@@ -92,7 +93,7 @@ class CallSession:
             try:
                 hook.media_started(CallMedia(self.key, audio, self.nurse_port))
             except Exception:
-                logger.exception("media hook failed to start for call %s", self.key)
+                log_exception(logger, "media hook failed to start for call %s", self.key)
         return first
 
     def play(self, path: str, on_end: Callable[[], None] | None = None) -> None:
@@ -126,7 +127,7 @@ class CallSession:
             try:
                 hook.media_stopped(self.key)
             except Exception:
-                logger.exception("media hook failed to stop for call %s", self.key)
+                log_exception(logger, "media hook failed to stop for call %s", self.key)
         last_seq = self.patient_port.seq if self.patient_port is not None else 0
         self.prompts.clear()
         self.patient_port = None

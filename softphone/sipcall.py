@@ -13,6 +13,8 @@ from typing import Any, Protocol, TypeVar
 
 import pjsua2 as pj
 
+from softphone.errors import log_exception
+
 logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., None])
@@ -26,7 +28,7 @@ def guarded(fn: F) -> F:
         try:
             fn(*args, **kwargs)
         except Exception:
-            logger.exception("error in pjsua2 callback %s (ignored)", fn.__name__)
+            log_exception(logger, "error in pjsua2 callback %s (ignored)", fn.__name__)
 
     return wrapper  # type: ignore[return-value]
 

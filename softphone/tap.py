@@ -16,6 +16,7 @@ from collections import defaultdict
 from multiprocessing.connection import Connection
 
 from callcenter.ports import AudioFrame, TapSink
+from softphone.errors import log_exception
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class FrameTap:
         try:
             self.sink.close()
         except Exception:
-            logger.exception("closing the tap sink failed")
+            log_exception(logger, "closing the tap sink failed")
 
     # sender thread --------------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -84,5 +85,5 @@ class FrameTap:
                 self.sink.send(frame)
                 self.sent += 1
             except (OSError, EOFError, ValueError):
-                logger.exception("audio tap consumer went away; frames are discarded from now on")
+                log_exception(logger, "audio tap consumer went away; frames are discarded from now on")
                 self._broken = True

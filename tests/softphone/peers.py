@@ -228,3 +228,213 @@ def _first_response(data: bytes) -> dict[str, object] | None:
         if msg.get("response"):
             return dict(msg)
     return None
+
+
+# -- SIPp -------------------------------------------------------------------------------------------------------
+_SIPP_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="{name}">
+  <recv request="INVITE" crlf="true"/>
+"""
+_SIPP_REPLY = """  <send{retrans}><![CDATA[
+SIP/2.0 {status}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+{body}]]></send>
+"""
+_SIPP_SDP = """Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+"""
+_SIPP_BYE = """  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
+
+
+def sipp_answer_scenario(ulaw: Path) -> str:
+    """Answer, stream ``ulaw`` (raw µ-law 8 kHz) in a loop until the caller hangs up."""
+    return (_SIPP_HEAD.format(name="answer")
+            + _SIPP_REPLY.format(retrans="", status="180 Ringing", body="Content-Length: 0\n\n")
+            + _SIPP_REPLY.format(retrans=' retrans="500"', status="200 OK", body=_SIPP_SDP)
+            + '  <recv request="ACK" crlf="true"/>\n'
+            + f'  <nop><action><exec rtp_stream="{ulaw},-1,0"/></action></nop>\n'
+            + _SIPP_BYE)
+
+
+def sipp_reject_scenario(status: str = "486 Busy Here") -> str:
+    return (_SIPP_HEAD.format(name="reject")
+            + _SIPP_REPLY.format(retrans="", status=status, body="Content-Length: 0\n\n")
+            + '  <recv request="ACK"/>\n</scenario>\n')
+
+
+def ulaw_of(wav: Path) -> Path:
+    out = wav.with_suffix(".ulaw")
+    if not out.exists():
+        subprocess.run(["sox", str(wav), "-t", "raw", "-r", "8000", "-c", "1", "-e", "mu-law", str(out)], check=True)
+    return out
+
+
+class Sipp(_Process):
+    """SIPp as callee (UAS) running ``scenario`` (XML text) for any number of calls."""
+
+    name = "sipp"
+
+    def __init__(self, workdir: Path, scenario: str, user: str = "patient") -> None:
+        super().__init__()
+        self.dir = workdir / f"sipp-{uuid.uuid4().hex[:6]}"
+        self.dir.mkdir(parents=True)
+        self.port = free_port()
+        self.media_port = free_port()
+        self.uri = f"sip:{user}@127.0.0.1:{self.port}"
+        self.scenario = self.dir / "scenario.xml"
+        self.scenario.write_text(scenario)
+
+    def start(self) -> Sipp:
+        self._spawn(["sipp", "-sf", str(self.scenario), "-i", "127.0.0.1", "-p", str(self.port),
+                     "-mi", "127.0.0.1", "-mp", str(self.media_port), "-nostdin", "-trace_err",
+                     "-error_file", str(self.dir / "errors.log")], self.dir / "sipp.log")
+        wait_until(lambda: self._check_alive() and udp_port_bound(self.port), 15, "SIPp to listen")
+        return self
+
+    def __enter__(self) -> Sipp:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- Kamailio ---------------------------------------------------------------------------------------------------
+_KAMAILIO_CFG = """#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+disable_tcp=yes
+auto_aliases=no
+listen=udp:127.0.0.1:{port}
+alias="127.0.0.1:{port}"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "sanity.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "auth.so"
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "min_expires", 1)
+
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (is_method("OPTIONS") && uri==myself && $rU==$null) {{ sl_send_reply("200", "Keepalive"); exit; }}
+    if (has_totag()) {{
+        if (loose_route()) {{ route(RELAY); }}
+        if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+        sl_send_reply("404", "Not here");
+        exit;
+    }}
+    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ route(RELAY); }} exit; }}
+    t_check_trans();
+    if (is_method("REGISTER")) {{
+        if (!pv_www_authenticate("$td", "{password}", "0")) {{ www_challenge("$td", "0"); exit; }}
+        consume_credentials();
+        if (!save("location")) {{ sl_reply_error(); }}
+        exit;
+    }}
+    if (is_method("INVITE|REFER|MESSAGE") && from_uri==myself) {{
+        if (!pv_proxy_authenticate("$fd", "{password}", "0")) {{ proxy_challenge("$fd", "0"); exit; }}
+        consume_credentials();
+    }}
+    if (is_method("INVITE")) {{ record_route(); }}
+    if (uri==myself && !lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
+    route(RELAY);
+}}
+
+route[RELAY] {{
+    if (!t_relay()) {{ sl_reply_error(); }}
+    exit;
+}}
+"""
+
+
+class Kamailio(_Process):
+    """Kamailio as registrar + proxy on 127.0.0.1 with digest auth (one shared password, no database)."""
+
+    name = "kamailio"
+
+    def __init__(self, workdir: Path, password: str = "secret") -> None:
+        super().__init__()
+        self.dir = workdir / f"kamailio-{uuid.uuid4().hex[:6]}"
+        self.dir.mkdir(parents=True)
+        self.port = free_port()
+        self.password = password
+        self.uri = f"sip:127.0.0.1:{self.port}"
+        self.cfg = self.dir / "kamailio.cfg"
+        self.cfg.write_text(_KAMAILIO_CFG.format(port=self.port, password=password))
+        self.starts = 0
+
+    def start(self) -> Kamailio:
+        self.starts += 1
+        self._spawn(["kamailio", "-f", str(self.cfg), "-DD", "-E", "-P", str(self.dir / "kamailio.pid"),
+                     "-Y", str(self.dir), "-m", "32", "-M", "8"], self.dir / f"kamailio-{self.starts}.log")
+        wait_until(lambda: self._check_alive() and sip_options_answered(self.port), 20, "Kamailio to answer")
+        return self
+
+    def restart(self) -> None:
+        self.stop()
+        wait_until(lambda: not udp_port_bound(self.port), 10, "Kamailio's port to be released")
+        self.start()
+
+    def __enter__(self) -> Kamailio:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def sip_options_status(port: int, user: str, host: str = "127.0.0.1", timeout_s: float = 2.0) -> int:
+    """Send OPTIONS for ``user`` through the proxy at ``port``: the final status code (0 if none)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        lport = s.getsockname()[1]
+        branch, tag = uuid.uuid4().hex[:10], uuid.uuid4().hex[:8]
+        msg = (f"OPTIONS sip:{user}@{host}:{port} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{lport};branch=z9hG4bK{branch};rport\r\n"
+               f"Max-Forwards: 70\r\nFrom: <sip:probe@example.org>;tag={tag}\r\nTo: <sip:{user}@{host}>\r\n"
+               f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        s.sendto(msg.encode(), (host, port))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = s.recv(4096)
+            except TimeoutError:
+                break
+            code = int(data.split(b" ", 2)[1]) if data.startswith(b"SIP/2.0 ") else 0
+            if code >= 200:
+                return code
+    return 0
