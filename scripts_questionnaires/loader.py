@@ -150,7 +150,8 @@ class _Reader:
                 return float(node.value)
             except ValueError:
                 pass
-        self.error(node, f"{what} must be a number, not {getattr(node, 'value', '…')!r}")
+        shown = repr(node.value) if isinstance(node, yaml.ScalarNode) else "a list or mapping"
+        self.error(node, f"{what} must be a number, not {shown}")
         return None
 
     def integer(self, node: yaml.Node | None, what: str, default: int) -> int:
@@ -291,6 +292,8 @@ class _Reader:
             return default
         fields = self.mapping(node, "a range", RANGE_KEYS) or {}
         lo, hi = self.number(fields.get("min"), "min"), self.number(fields.get("max"), "max")
+        if lo is not None and hi is not None and lo > hi:
+            self.error(node, f"min {lo:g} is greater than max {hi:g}")
         return NumberRange(lo if lo is not None else default.minimum, hi if hi is not None else default.maximum,
                            0, default.unit)
 

@@ -6,6 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scripts_questionnaires import Severity, check_file, check_text, errors
 
@@ -71,3 +74,19 @@ def test_clean_script_has_no_errors_and_ambiguous_phrases_are_warnings() -> None
     assert errors(problems) == []
     assert [p.severity for p in problems] == [Severity.warning]
     assert "还行" in problems[0].message
+
+
+_KEYS = ["key", "title", "items", "id", "type", "text", "when", "options", "value", "say", "score", "min", "max",
+         "scores", "bands", "alerts", "severity", "message", "systolic", "diastolic", "code", "dtmf", "locale"]
+_SCALARS = st.one_of(st.sampled_from(["yes", "a", "fever == 'yes'", "number", "single_choice", "yes_no", "1",
+                                      "a >", "band('s')", "{patient.name}", "zh-CN"]),
+                     st.integers(-5, 300), st.booleans(), st.none())
+_YAMLISH = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(_KEYS), inner, max_size=5)), max_leaves=25)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEYS), _YAMLISH, max_size=6))
+def test_any_yaml_structure_gives_problems_never_a_crash(data: dict[str, object]) -> None:
+    problems = check_text(yaml.safe_dump(data, allow_unicode=True), "fuzz.yaml")
+    assert all(p.pos.line >= 1 and p.pos.column >= 1 for p in problems)
