@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "callcenter.commands.ids",
     "callcenter.commands.intake",
     "callcenter.commands.mllp",
+    "callcenter.commands.demo_data",
     "callcenter.commands.cohort",
     "callcenter.commands.sms",
     "callcenter.commands.devices",

@@ -99,9 +99,11 @@ def select_cmd(app: AppContext, /, rule_file: str | None, limit: int, as_json: b
                                "encounters": rows}, ensure_ascii=False, indent=2))
         return
     click.echo(f"{total} encounters match {json.dumps(to_dict(rule), ensure_ascii=False)}")
-    for r in rows:
+    tz = ZoneInfo(app.settings.timezone)
+    for e, r in zip(encounters, rows, strict=True):
+        left = f"{e.discharged_at.astimezone(tz):%Y-%m-%d %H:%M}" if e.discharged_at else "-"
         click.echo(f"  #{r['encounter_id']} patient {r['patient_id']} {r['name']} {r['age']}岁 {r['department']} "
-                   f"{r['diagnosis_code']} {r['diagnosis_text']} 出院 {r['discharged_at'] or '-'}")
+                   f"{r['diagnosis_code']} {r['diagnosis_text']} 出院 {left}")
 
 
 @command.command("groups")

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from callcenter.intake.records import EncounterAction, EncounterRecord, IntakeRecord, PatientRecord, RowError
 from callcenter.models import Encounter, EncounterKind, Patient, PatientPhone, Sex, utc_now
@@ -80,8 +79,14 @@ def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
         yield batch
 
 
-def _row_dict(row: Any) -> dict[str, Any]:
-    return {k: getattr(row, k) for k in row.__table__.columns.keys()}  # noqa: SIM118
+PATIENT = Patient.__table__  # type: ignore[attr-defined]
+PHONE = PatientPhone.__table__  # type: ignore[attr-defined]
+ENCOUNTER = Encounter.__table__  # type: ignore[attr-defined]
+# Columns the batch reads and may change (Core rows, not ORM objects: loading 100 000 ORM objects costs seconds)
+_PATIENT_COLS = [PATIENT.c[n] for n in ("id", "source_system", "mrn", "merged_into_id", *_PATIENT_FIELDS)]
+_PHONE_COLS = [PHONE.c[n] for n in ("id", "patient_id", "number", "kind", "owner", "rank", "invalid")]
+_ENCOUNTER_COLS = [ENCOUNTER.c[n] for n in ("id", "patient_id", "source_system", "source_id", "cancelled",
+                                            *_ENCOUNTER_FIELDS)]
 
 
 class _Batch:
@@ -97,53 +102,53 @@ class _Batch:
         self._load(records)
 
     # --- loading ----------------------------------------------------------------------------------------------
-    def _add_patient(self, row: Patient) -> _State:
-        if row.id in self.by_id:
-            return self.by_id[row.id]
-        state = _State(_row_dict(row), new=False)
-        assert row.id is not None
-        self.by_id[row.id] = state
-        if row.national_id:
-            self.by_nid[row.national_id] = state
-        if row.mrn:
-            self.by_key[(row.source_system, row.mrn)] = state
-        return state
+    def _add_patient(self, row: dict[str, Any]) -> None:
+        if row["id"] in self.by_id:
+            return
+        state = _State(row, new=False)
+        self.by_id[row["id"]] = state
+        if row["national_id"]:
+            self.by_nid[row["national_id"]] = state
+        if row["mrn"]:
+            self.by_key[(row["source_system"], row["mrn"])] = state
+
+    def _rows(self, query: Any) -> Iterator[dict[str, Any]]:
+        for row in self.session.execute(query).mappings():
+            yield dict(row)
 
     def _load(self, records: Sequence[IntakeRecord]) -> None:
-        s = self.session
         nids = {r.patient.national_id for r in records if r.patient.national_id}
         keys: dict[str, set[str]] = {}
         for r in records:
             if r.patient.mrn:
                 keys.setdefault(r.patient.source_system, set()).add(r.patient.mrn)
         for chunk in _chunks(nids):
-            for row in s.execute(select(Patient).where(col(Patient.national_id).in_(chunk))).scalars():
+            for row in self._rows(select(*_PATIENT_COLS).where(PATIENT.c.national_id.in_(chunk))):
                 self._add_patient(row)
         for system, mrns in keys.items():
             for chunk in _chunks(mrns):
-                query = select(Patient).where(col(Patient.source_system) == system, col(Patient.mrn).in_(chunk))
-                for row in s.execute(query).scalars():
+                query = select(*_PATIENT_COLS).where(PATIENT.c.source_system == system, PATIENT.c.mrn.in_(chunk))
+                for row in self._rows(query):
                     self._add_patient(row)
         pending = {st.values["merged_into_id"] for st in self.by_id.values() if st.values["merged_into_id"]}
         while pending - set(self.by_id):
             for chunk in _chunks(pending - set(self.by_id)):
-                for row in s.execute(select(Patient).where(col(Patient.id).in_(chunk))).scalars():
+                for row in self._rows(select(*_PATIENT_COLS).where(PATIENT.c.id.in_(chunk))):
                     self._add_patient(row)
             pending = {st.values["merged_into_id"] for st in self.by_id.values() if st.values["merged_into_id"]}
         for chunk in _chunks(list(self.by_id)):
-            for phone in s.execute(select(PatientPhone).where(col(PatientPhone.patient_id).in_(chunk))).scalars():
-                self.phones.setdefault(id(self.by_id[phone.patient_id]), {})[phone.number] = _State(_row_dict(phone), False)
+            for phone in self._rows(select(*_PHONE_COLS).where(PHONE.c.patient_id.in_(chunk))):
+                self.phones.setdefault(id(self.by_id[phone["patient_id"]]), {})[phone["number"]] = _State(phone, False)
         enc_keys: dict[str, set[str]] = {}
         for r in records:
             if r.encounter is not None:
                 enc_keys.setdefault(r.encounter.source_system, set()).add(r.encounter.source_id)
         for system, ids in enc_keys.items():
             for chunk in _chunks(ids):
-                enc_query = select(Encounter).where(col(Encounter.source_system) == system,
-                                                    col(Encounter.source_id).in_(chunk))
-                for enc in s.execute(enc_query).scalars():
-                    self.encounters[(system, enc.source_id)] = _State(_row_dict(enc), False)
-        s.expunge_all()  # the batch works on plain values from here on
+                enc_query = select(*_ENCOUNTER_COLS).where(ENCOUNTER.c.source_system == system,
+                                                           ENCOUNTER.c.source_id.in_(chunk))
+                for enc in self._rows(enc_query):
+                    self.encounters[(system, enc["source_id"])] = _State(enc, False)
 
     def _live(self, state: _State | None) -> _State | None:
         seen = 0
@@ -237,7 +242,7 @@ class _Batch:
         new_patients = [st for st in patients.values() if st.new and st.id is None]
         if new_patients:
             rows = [{**_without(st.values, "id"), "created_at": now, "updated_at": now} for st in new_patients]
-            ids = s.execute(insert(Patient).returning(col(Patient.id), sort_by_parameter_order=True), rows).scalars().all()
+            ids = s.execute(insert(PATIENT).returning(PATIENT.c.id, sort_by_parameter_order=True), rows).scalars().all()
             for st, new_id in zip(new_patients, ids, strict=True):
                 st.id = st.values["id"] = new_id
             result.patients_created = len(new_patients)
@@ -248,14 +253,15 @@ class _Batch:
             assert survivor.id is not None and duplicate.id is not None
             merge_patients(s, survivor.id, duplicate.id)
             result.merged += 1
-        s.expunge_all()
+        if self.merges:
+            s.expunge_all()  # merge_patients worked on ORM objects; the rest of the batch is Core
         phone_rows = []
         for st in patients.values():
             for phone in self.phones.get(id(st), {}).values():
                 if phone.new:
                     phone_rows.append({**phone.values, "patient_id": st.id})
         if phone_rows:
-            s.execute(insert(PatientPhone), phone_rows)
+            s.execute(insert(PHONE), phone_rows)
             result.phones_added = len(phone_rows)
         self._bulk_update(PatientPhone, [p for book in self.phones.values() for p in book.values() if p.dirty], None)
         for st in self.encounters.values():
@@ -264,7 +270,7 @@ class _Batch:
                 st.set("patient_id", owner.id)
         new_enc = [st for st in self.encounters.values() if st.new]
         if new_enc:
-            s.execute(insert(Encounter), [{**_without(st.values, "id"), "created_at": now, "updated_at": now}
+            s.execute(insert(ENCOUNTER), [{**_without(st.values, "id"), "created_at": now, "updated_at": now}
                                           for st in new_enc])
             result.encounters_created = len(new_enc)
         changed_enc = [st for st in self.encounters.values() if st.dirty]

@@ -40,6 +40,7 @@ _RELATIONSHIP = {"SPO": "配偶", "HUS": "配偶", "WIF": "配偶", "DOM": "配�
                  "DAU": "女儿", "PAR": "父母", "MTH": "母亲", "FTH": "父亲", "SIB": "兄弟", "BRO": "兄弟",
                  "SIS": "姐妹", "GRD": "监护人", "CGV": "护工", "SEL": "本人", "EXF": "家属", "OTH": "other"}
 _CLASS = {"P": "I", "B": "I", "R": "O", "N": "O", "U": "O"}
+_SEGMENT = re.compile(r"[A-Z][A-Z0-9]{2}(\||$)")
 _TS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d+)?([+-]\d{4})?")
 
 
@@ -228,23 +229,22 @@ def locate(error: RowError) -> RowError:
 
 
 def split_messages(text: str) -> Iterator[tuple[int, str]]:
-    """(line of the MSH segment, message text) for each message of a file (MLLP framing chars tolerated)."""
+    """(line where it starts, text) for each message of a file; MLLP framing and batch headers are skipped.
+
+    A line that is not a segment (``XYZ|…``) ends the message before it and comes out on its own, so that
+    stray text is reported with its line instead of being swallowed by a neighbouring message.
+    """
     lines = text.replace("\x0b", "\n").replace("\x1c", "\n").replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    start, chunk = 0, list[str]()
+    start, chunk, stray = 0, list[str](), False
     for number, seg in enumerate(lines, start=1):
-        if seg.startswith("MSH") and chunk:
+        if not seg.strip() or seg.startswith(("FHS", "BHS", "BTS", "FTS")):
+            continue
+        is_segment = bool(_SEGMENT.match(seg))
+        if chunk and (seg.startswith("MSH") or is_segment == stray):
             yield start, "\r".join(chunk)
             chunk = []
-        if seg.startswith(("MSH", "FHS", "BHS", "BTS", "FTS")):
-            start = number if seg.startswith("MSH") else start
-            if not seg.startswith("MSH"):
-                continue
-        if not seg.strip():
-            continue
-        if not chunk and not seg.startswith("MSH"):
-            chunk.append(seg)  # garbage before the first MSH: parse_adt rejects it with its line
-            start = number
-            continue
+        if not chunk:
+            start, stray = number, not is_segment
         chunk.append(seg)
     if chunk:
         yield start, "\r".join(chunk)

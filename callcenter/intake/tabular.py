@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -185,3 +185,27 @@ def write_template(path: str | Path) -> None:
     """Write an empty CSV with the default template's header row (UTF-8 with BOM, so Excel opens it)."""
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         csv.writer(fh).writerow(TEMPLATE_HEADERS)
+
+
+def write_csv(path: str | Path, rows: Iterable[RawRow]) -> int:
+    """Write intake rows as a CSV in the default template's English field names; returns the row count."""
+    fields = [f for f in DEFAULT_HEADERS]
+    count = 0
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(fields)
+        for row in rows:
+            values = dict(row.values)
+            for slot, (number, owner) in zip(("phone", "phone2", "phone3"), row.phones, strict=False):
+                values[slot], values[f"{slot}_owner"] = number, owner
+            writer.writerow([_csv_text(values.get(f)) for f in fields])
+            count += 1
+    return count
+
+
+def _csv_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,88 @@
+"""The acceptance check of the intake at test size: big files with 1 % malformed rows mixed in.
+
+bench/intake.py runs the same check at full size (100 000 CSV rows, 10 000 HL7 messages)."""
+
+import random
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlmodel import Session, func, select
+
+from callcenter.demo_data import DemoOptions, adt_messages, generate_hospital, malformed, malformed_message
+from callcenter.intake.batch import import_rows
+from callcenter.intake.hl7v2 import read_hl7_file
+from callcenter.intake.records import RawRow
+from callcenter.intake.tabular import read_csv, write_csv
+from callcenter.models import Encounter, Patient
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+OPTIONS = DemoOptions(patients=0, seed=11, today=date(2026, 6, 1))
+
+
+def mixed_rows(count: int, seed: int = 3) -> tuple[list[RawRow], dict[int, str]]:
+    """``count`` demo rows with 1 % replaced by malformed ones; returns rows and {csv line: broken field}."""
+    rng = random.Random(seed)
+    rows: list[RawRow] = []
+    bad: dict[int, str] = {}
+    source = generate_hospital(DemoOptions(patients=count, seed=seed, today=OPTIONS.today))
+    for i, row in enumerate(source):
+        if len(rows) == count:
+            break
+        line = i + 2  # the header is line 1
+        row = RawRow(line, row.values, row.phones)
+        if rng.random() < 0.01:
+            row, field = malformed(row, rng)
+            bad[line] = field
+        rows.append(row)
+    return rows, bad
+
+
+def _count(engine, model):
+    with Session(engine) as s:
+        return s.exec(select(func.count()).select_from(model)).one()
+
+
+@pytest.mark.parametrize("size", [pytest.param(3000, id="3k"),
+                                  pytest.param(100_000, id="100k", marks=pytest.mark.slow)])
+def test_csv_with_malformed_rows_reports_each_and_writes_only_good_rows(sqlite_engine, tmp_path, size):
+    rows, bad = mixed_rows(size)
+    assert len(bad) >= size // 200  # the check means something
+    path = tmp_path / "his.csv"
+    write_csv(path, rows)
+    total, reader = read_csv(path)
+    summary = import_rows(sqlite_engine, reader, source="his.csv", source_system="his", total=total, now=NOW)
+    assert summary.rows == size
+    reported = {}
+    for e in summary.errors:
+        reported.setdefault(e.line, set()).add(e.field)
+    assert set(reported) == set(bad)
+    assert all(bad[line] in fields for line, fields in reported.items())
+    good_encounters = {r.values["encounter_id"] for r in rows if r.line not in bad}
+    assert _count(sqlite_engine, Encounter) == len(good_encounters)
+    with Session(sqlite_engine) as s:
+        assert s.exec(select(Encounter).where(Encounter.source_id.startswith("BAD"))).all() == []
+    again = import_rows(sqlite_engine, read_csv(path)[1], source="his.csv", source_system="his", now=NOW)
+    assert (again.created, again.updated, again.rejected) == (0, 0, len(bad))
+
+
+def test_hl7_file_with_malformed_messages_reports_each_by_line(engine, tmp_path):
+    rng = random.Random(5)
+    rows, _ = mixed_rows(600, seed=9)
+    good_rows = [r for r in rows if not str(r.values["encounter_id"]).startswith("BAD")]
+    lines: list[str] = []
+    bad_lines: dict[int, str] = {}
+    for row, message in adt_messages(good_rows, sent_at=NOW):
+        if rng.random() < 0.01:
+            broken, kind = malformed_message(row, rng)
+            bad_lines[len(lines) + 1] = kind
+            lines.extend(broken.strip("\r").split("\r"))
+        lines.extend(message.strip("\r").split("\r"))
+    path = tmp_path / "adt.hl7"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    total, reader = read_hl7_file(path)
+    summary = import_rows(engine, reader, source="adt.hl7", source_system="his", total=total, now=NOW)
+    assert bad_lines and {e.line for e in summary.errors} == set(bad_lines)
+    assert _count(engine, Encounter) == len({r.values["encounter_id"] for r in good_rows})
+    assert _count(engine, Patient) == len({r.values["mrn"] for r in good_rows})
+    again = import_rows(engine, read_hl7_file(path)[1], source="adt.hl7", source_system="his", now=NOW)
+    assert (again.created, again.updated, again.rejected) == (0, 0, len(bad_lines))
