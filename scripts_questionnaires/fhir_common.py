@@ -35,7 +35,8 @@ UNIT = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
 ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
 OPTION_EXCLUSIVE = "http://hl7.org/fhir/StructureDefinition/questionnaire-optionExclusive"
 CALCULATED_EXPRESSION = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
-SCORE_WEIGHTS = (ORDINAL_VALUE, ITEM_WEIGHT, ISO21090_CO_VALUE)
+VALUESET_ORDINAL = "http://hl7.org/fhir/StructureDefinition/valueset-ordinalValue"
+SCORE_WEIGHTS = (ORDINAL_VALUE, ITEM_WEIGHT, ISO21090_CO_VALUE, VALUESET_ORDINAL)
 
 BP_FIELDS = ("systolic", "diastolic")
 APPOINTMENT_FIELDS = ("department", "date")

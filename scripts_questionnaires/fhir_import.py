@@ -134,7 +134,7 @@ class _Importer:
             self.notes.append(f"{link_id}: type {fhir_type!r} cannot be asked on the phone; item not imported")
             return
         item_type = ItemType(ours) if ours else self.guess_type(node, fhir_type)
-        options = tuple(self.option(link_id, o) for o in node.get("answerOption", []) or [])
+        options = tuple(self.option(link_id, o) for o in self.answer_options(node, link_id))
         if link_id in self.display_phrases:
             self.notes.append(f"{link_id}: spoken words of the options taken from their display text; add what "
                               "patients actually say")
@@ -158,6 +158,28 @@ class _Importer:
             unit = (ext_value(node, UNIT) or {}).get("code", "")
             return ItemType.duration if unit in DURATION_UNITS else ItemType.number
         return ItemType.number
+
+    def answer_options(self, node: dict[str, Any], link_id: str) -> list[dict[str, Any]]:
+        """``answerOption``, or the concepts of a contained ValueSet named by ``answerValueSet: "#id"``."""
+        if node.get("answerOption"):
+            return list(node["answerOption"])
+        ref = str(node.get("answerValueSet") or "")
+        if not ref:
+            return []
+        contained = {str(r.get("id")): r for r in self.resource.get("contained", []) or []
+                     if r.get("resourceType") == "ValueSet"}
+        valueset = contained.get(ref.removeprefix("#")) if ref.startswith("#") else None
+        if valueset is None:
+            self.notes.append(f"{link_id}: answerValueSet {ref!r} cannot be resolved offline; list the options "
+                              "in the script")
+            return []
+        options = []
+        for include in (valueset.get("compose") or {}).get("include", []) or []:
+            for concept in include.get("concept", []) or []:
+                coding = {"system": include.get("system"), "code": concept.get("code"),
+                          "display": concept.get("display"), "extension": concept.get("extension", [])}
+                options.append({"valueCoding": coding})
+        return options
 
     def option(self, link_id: str, node: dict[str, Any]) -> Option:
         coding = node.get("valueCoding")

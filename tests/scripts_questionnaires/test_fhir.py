@@ -135,3 +135,20 @@ def test_items_that_cannot_be_asked_are_reported_not_dropped_silently() -> None:
     result = from_fhir_questionnaire(resource)
     assert not result.script.has_item("photo")
     assert any(n.startswith("photo:") and "attachment" in n for n in result.notes)
+
+
+def test_answers_from_a_contained_value_set_are_resolved_with_their_ordinals() -> None:
+    resource = _loinc()
+    first = resource["item"][0]
+    concepts = [{"code": o["valueCoding"]["code"], "display": o["valueCoding"]["display"],
+                 "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/valueset-ordinalValue",
+                                "valueDecimal": n}]} for n, o in enumerate(first.pop("answerOption"))]
+    resource["contained"] = [{"resourceType": "ValueSet", "id": "LL358-3", "status": "active",
+                              "compose": {"include": [{"system": "http://loinc.org", "concept": concepts}]}}]
+    first["answerValueSet"] = "#LL358-3"
+    resource["item"][1]["answerValueSet"] = "http://loinc.org/vs/LL358-3"
+    del resource["item"][1]["answerOption"]
+    validate_questionnaire(resource)
+    result = from_fhir_questionnaire(resource)
+    assert [o.score for o in result.script.items[0].options] == [0, 1, 2, 3]
+    assert any(n.startswith("/44255-8: answerValueSet") for n in result.notes)
