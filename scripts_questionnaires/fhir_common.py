@@ -38,8 +38,6 @@ CALCULATED_EXPRESSION = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-ques
 VALUESET_ORDINAL = "http://hl7.org/fhir/StructureDefinition/valueset-ordinalValue"
 SCORE_WEIGHTS = (ORDINAL_VALUE, ITEM_WEIGHT, ISO21090_CO_VALUE, VALUESET_ORDINAL)
 
-BP_FIELDS = ("systolic", "diastolic")
-APPOINTMENT_FIELDS = ("department", "date")
 
 
 def option_system(key: str, item_id: str) -> str:

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from scripts_questionnaires.fhir_common import (
-    APPOINTMENT_FIELDS,
-    BP_FIELDS,
     CALCULATED_EXPRESSION,
     EXT_ALERT,
     EXT_CLOSING,
@@ -301,5 +299,3 @@ class _Importer:
         return AlertRule(str(ext_value(ext, "id")), str(ext_value(ext, "when")),
                          AlertSeverity(str(ext_value(ext, "severity") or "high")), str(ext_value(ext, "message") or ""))
 
-
-__all__ = ["APPOINTMENT_FIELDS", "BP_FIELDS", "ImportResult", "from_fhir_questionnaire", "safe_id"]
