@@ -15,13 +15,16 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any, Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import ref_to_obj
@@ -245,7 +248,8 @@ def run_job(job_id: str) -> int | None:
     except Exception:
         logger.exception("scheduler job %s failed at %s", job_id, now.isoformat())
         raise
-    logger.info("scheduler leader pid=%s ran %s at %s: %s", os.getpid(), job_id, now.isoformat(), n)
+    logger.log(logging.INFO if n else logging.DEBUG, "scheduler leader pid=%s ran %s at %s: %s", os.getpid(), job_id,
+               now.isoformat(), n)
     return n
 
 
@@ -279,6 +283,26 @@ def run_once(rt: Runtime, at: datetime) -> dict[str, int]:
     if not is_leader(rt):
         raise SchedulerBusy("another process is the scheduler leader; stop it (or wait) before run-once")
     return {job.id: job.body(rt, at) for job in JOBS}
+
+
+def serve(rt: Runtime, *, tick_seconds: int | None = None) -> None:
+    """Run the scheduler in the foreground until SIGTERM/SIGINT; only the leader acts."""
+    configure(rt)
+    sched = BlockingScheduler(timezone=rt.settings.timezone)
+    add_jobs(sched, tick_seconds=tick_seconds, timezone=rt.settings.timezone)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info("scheduler stopping on signal %s", signum)
+        sched.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    logger.warning("scheduler started (%s) pid=%s", "leader" if is_leader(rt) else "standby", os.getpid())
+    try:
+        sched.start()
+    finally:
+        assert rt.lock is not None
+        rt.lock.release()
 
 
 def add_jobs(scheduler: BaseScheduler, *, tick_seconds: int | None = None, timezone: str = "Asia/Shanghai") -> None:

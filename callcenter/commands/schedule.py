@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 from datetime import datetime
-from types import FrameType
 from zoneinfo import ZoneInfo
 
 import click
-from apscheduler.schedulers.blocking import BlockingScheduler
 
 from callcenter import scheduler
 from callcenter.call_rules import rules_from_settings
@@ -73,21 +70,4 @@ def jobs() -> None:
 @pass_app
 def run(app: AppContext, tick_seconds: int | None) -> None:
     """Run the scheduler in the foreground; only the leader among all processes acts."""
-    rt = _runtime(app)
-    scheduler.configure(rt)
-    sched = BlockingScheduler(timezone=app.settings.timezone)
-    scheduler.add_jobs(sched, tick_seconds=tick_seconds, timezone=app.settings.timezone)
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        logger.info("scheduler stopping on signal %s", signum)
-        sched.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    leader = scheduler.is_leader(rt)
-    click.echo(f"scheduler started ({'leader' if leader else 'standby'})", err=True)
-    try:
-        sched.start()
-    finally:
-        assert rt.lock is not None
-        rt.lock.release()
+    scheduler.serve(_runtime(app), tick_seconds=tick_seconds)
