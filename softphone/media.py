@@ -28,25 +28,68 @@ FrameSink = Callable[[int, bytes], None]  # (seq, 20 ms of PCM)
 
 class FramePort(pj.AudioMediaPort):  # type: ignore[misc]
     """A bridge port that receives 20 ms frames of whatever transmits to it, padded with silence when nothing
-    does, and numbers them so that two ports of one call stay aligned on the bridge clock."""
+    does, and numbers them so that two ports of one call stay aligned on the bridge clock.
 
-    def __init__(self, name: str, sink: FrameSink) -> None:
+    Never delete one while the bridge clock runs: pjsua2 2.15 removes ports from the bridge asynchronously, so
+    the clock thread may still call a port whose object is being freed (seen as AttributeError then SIGSEGV).
+    Ports are therefore pooled (``PortPool``) and reused by later calls, and freed only after ``setNoDev()``.
+    """
+
+    def __init__(self, name: str) -> None:
         super().__init__()
-        self.sink = sink
+        self.sink: FrameSink | None = None
         self.seq = 0
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE_HZ, 1, FRAME_MS * 1000, 16)
         self.createPort(name, fmt)
 
+    def attach(self, sink: FrameSink) -> None:
+        self.seq = 0
+        self.sink = sink
+
+    def detach(self) -> None:
+        self.sink = None
+
     @guarded
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2 API name
+        sink = self.sink
+        if sink is None:
+            return
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size == FRAME_BYTES:
             pcm = bytes(frame.buf)
         else:
             pcm = SILENCE
         seq = self.seq
         self.seq = seq + 1
-        self.sink(seq, pcm)
+        sink(seq, pcm)
+
+
+class PortPool:
+    """Frame ports kept for reuse (pj thread only). ``clear()`` only once the bridge clock is stopped."""
+
+    def __init__(self) -> None:
+        self._free: list[FramePort] = []
+        self._made = 0
+
+    def take(self, sink: FrameSink) -> FramePort:
+        if self._free:
+            port = self._free.pop()
+        else:
+            self._made += 1
+            port = FramePort(f"frames-{self._made}")
+        port.attach(sink)
+        return port
+
+    def give_back(self, port: FramePort) -> None:
+        port.detach()
+        self._free.append(port)
+
+    @property
+    def size(self) -> int:
+        return self._made
+
+    def clear(self) -> None:
+        self._free.clear()
 
 
 class Prompt(pj.AudioMediaPlayer):  # type: ignore[misc]
@@ -99,12 +142,19 @@ class CallMedia:
 
 
 class MediaHook(Protocol):
-    """Extra audio for calls (the nurse's USB headset). Both methods run on the pj thread."""
+    """Extra audio for calls (the nurse's USB headset). Both methods run on the pj thread.
+
+    Do NOT delete an ``AudioMediaPort`` in ``media_stopped`` while the phone runs: pjsua2 2.15 removes ports
+    from the bridge asynchronously and the clock thread may still call the freed object (AttributeError, then
+    SIGSEGV). Keep one port for the phone's life and only disconnect it per call. If the hook also has a
+    ``phone_closing()`` method, the phone calls it at ``close()`` after the bridge clock is stopped: free ports
+    there (``media_stopped`` of calls still up at close also runs after the clock is stopped).
+    """
 
     def media_started(self, media: CallMedia) -> None:
         """The call's audio is up (also again after resume): connect sources/sinks, keep your pj objects."""
         ...
 
     def media_stopped(self, call_id: str) -> None:
-        """The call ends or the phone closes: disconnect and drop every pj object you created for it."""
+        """The call ended: disconnect what you connected for it."""
         ...

@@ -7,6 +7,7 @@ and return quickly. What happens next arrives as ``CallEvent``s, delivered to li
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
@@ -29,10 +30,11 @@ from callcenter.ports import (
     RegistrationChanged,
     TapSink,
 )
+from softphone.account import open_account
 from softphone.config import PhoneConfig
 from softphone.endpoint import PjThread
 from softphone.errors import CallNotFound, RegistrationFailed, SoftphoneError, TooManyCalls, log_exception
-from softphone.media import MediaHook
+from softphone.media import MediaHook, PortPool
 from softphone.session import CallInfo, CallSession
 from softphone.sipcall import SipAccount, SipCall
 from softphone.sipuri import normalize_uri
@@ -64,6 +66,8 @@ class PjsuaPhone:
         self._events: queue.Queue[CallEvent | None] = queue.Queue()
         self._sessions: dict[str, CallSession] = {}  # pj thread only
         self._account: SipAccount | None = None
+        self._ports = PortPool()  # pj thread only, like the graveyard of finished prompts
+        self._graveyard: list[object] = []
         self._registered = threading.Event()
         self._registration: RegistrationChanged | None = None
         self._reg_changed = threading.Condition()
@@ -77,6 +81,7 @@ class PjsuaPhone:
         self._pj = PjThread(config)
         self._closed = False
         self._pj.start(self._setup, self._teardown)
+        atexit.register(self.close)  # a script that forgets close() still exits without SIGABRT
 
     def __enter__(self) -> PjsuaPhone:
         return self
@@ -171,6 +176,7 @@ class PjsuaPhone:
         if self._closed:
             return
         self._closed = True
+        atexit.unregister(self.close)
         self._pj.stop()
         if self._tap is not None:
             self._tap.close()
@@ -179,58 +185,26 @@ class PjsuaPhone:
 
     # -- pj thread -------------------------------------------------------------------------------------------
     def _setup(self, ep: pj.Endpoint) -> None:
-        cfg = self.config
-        tcfg = pj.TransportConfig()
-        tcfg.port = cfg.bind_port
-        tcfg.boundAddress = cfg.bind_host
-        try:
-            tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-        except pj.Error as exc:
-            raise SoftphoneError(f"cannot listen for SIP on {cfg.bind_host}:{cfg.bind_port} ({exc.reason}): "
-                                 "is another softphone running? change CALLCENTER_SIP_BIND") from None
-        ep.libStart()
-        ep.audDevManager().setNullDev()
-        self._set_codecs(ep)
-        port = ep.transportGetInfo(tid).localName.rpartition(":")[2]
-        self.local_uri = f"sip:{cfg.user}@{cfg.bind_host}:{port}"
-        acfg = pj.AccountConfig()
-        acfg.mediaConfig.transportConfig.boundAddress = cfg.bind_host
-        acfg.mediaConfig.lockCodecEnabled = False  # no re-INVITE to lock one codec after a multi-codec answer
-        if cfg.registrar:
-            domain = cfg.registrar.split(":", 1)[1].split(";")[0]
-            acfg.idUri = f"sip:{cfg.user}@{domain}"
-            acfg.regConfig.registrarUri = cfg.registrar
-            acfg.regConfig.timeoutSec = cfg.reg_expires_s
-            acfg.regConfig.retryIntervalSec = cfg.reg_retry_s
-            acfg.regConfig.firstRetryIntervalSec = cfg.reg_retry_s
-            acfg.regConfig.randomRetryIntervalSec = 0
-            acfg.sipConfig.proxies.append(cfg.registrar + ";lr")
-            acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", cfg.user, 0, cfg.password))
-        else:
-            acfg.idUri = self.local_uri
-        account = SipAccount(self)
-        account.create(acfg, True)
-        self._account = account
-
-    def _set_codecs(self, ep: pj.Endpoint) -> None:
-        wanted = [c.upper() for c in self.config.codecs]
-        available = {info.codecId: info.codecId.split("/")[0].upper() for info in ep.codecEnum2()}
-        unknown = set(wanted) - set(available.values())
-        if unknown:
-            raise SoftphoneError(f"unknown codecs {sorted(unknown)} in CALLCENTER_SIP_CODECS; available: "
-                                 f"{sorted(set(available.values()))}")
-        for codec_id, name in available.items():
-            ep.codecSetPriority(codec_id, 255 - wanted.index(name) if name in wanted else 0)
+        self._account, self.local_uri = open_account(ep, self.config, self)
 
     def _teardown(self) -> None:
         sessions = list(self._sessions.values())
+        assert self._pj.ep is not None
         if sessions:
-            assert self._pj.ep is not None
             self._pj.ep.hangupAllCalls()
             self._pj.pump(300)
+        self._pj.ep.audDevManager().setNoDev()  # stop the bridge clock: now media objects can be freed
         for session in sessions:
-            session.stop_media(self.media_hook)
+            session.stop_media(self.media_hook, self._ports, self._graveyard)
             session.sip = None
+        closing = getattr(self.media_hook, "phone_closing", None)
+        if closing is not None:
+            try:
+                closing()
+            except Exception:
+                log_exception(logger, "media hook failed to close")
+        self._ports.clear()
+        self._graveyard.clear()
         for session in sessions:  # recordings complete (and RecordingReady queued) before the dispatcher stops
             if session.recorder is not None:
                 session.recorder.join()
@@ -322,8 +296,10 @@ class PjsuaPhone:
     def _cleanup(self, key: str) -> None:
         session = self._sessions.pop(key, None)
         if session is not None:
-            session.stop_media(self.media_hook)
+            session.stop_media(self.media_hook, self._ports, self._graveyard)
             session.sip = None
+        if len(self._graveyard) > 16:  # finished prompts: free the oldest (long past their last callback)
+            del self._graveyard[:8]
 
     def call_media(self, call: SipCall) -> None:
         session = self._sessions.get(call.key)
@@ -335,7 +311,8 @@ class PjsuaPhone:
                 continue
             if mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 audio = call.getAudioMedia(mi.index)
-                first = session.media_active(audio, int(mi.audioConfSlot), self._tap, self.media_hook)
+                first = session.media_active(audio, int(mi.audioConfSlot), self._tap, self.media_hook,
+                                             self._ports)
                 if first:
                     codec = call.getStreamInfo(mi.index).codecName
                     self._emit(MediaStarted(call.key, str(codec)))

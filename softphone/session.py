@@ -12,7 +12,7 @@ import pjsua2 as pj
 
 from callcenter.ports import CallEvent, PlaybackFinished, RecordingReady
 from softphone.errors import log_exception
-from softphone.media import CallMedia, FramePort, MediaHook, Prompt
+from softphone.media import CallMedia, FramePort, MediaHook, PortPool, Prompt
 from softphone.recording import NURSE, PATIENT, StereoRecorder
 from softphone.sipcall import SipCall
 from softphone.tap import FrameTap
@@ -71,7 +71,7 @@ class CallSession:
 
     # -- media ----------------------------------------------------------------------------------------------
     def media_active(self, audio: pj.AudioMedia, conf_slot: int, tap: FrameTap | None,
-                     hook: MediaHook | None) -> bool:
+                     hook: MediaHook | None, pool: PortPool) -> bool:
         """Connect the call's audio (first time, or again after a re-INVITE moved its conference slot).
         Returns True the first time media starts."""
         first = self.patient_port is None
@@ -82,8 +82,8 @@ class CallSession:
             self._tap = tap
             if self.record_path is not None:
                 self.recorder = StereoRecorder(self.key, self.record_path, self._recording_ready)
-            self.patient_port = FramePort(f"rx-{self.key}", self._patient_frame)
-            self.nurse_port = FramePort(f"tx-{self.key}", self._nurse_frame)
+            self.patient_port = pool.take(self._patient_frame)
+            self.nurse_port = pool.take(self._nurse_frame)
         assert self.patient_port is not None and self.nurse_port is not None
         audio.startTransmit(self.patient_port)
         for prompt in self.prompts:
@@ -121,15 +121,27 @@ class CallSession:
             if media is not None:
                 media.adjustRxLevel(level)  # rx = from the bridge into the port = what we send
 
-    def stop_media(self, hook: MediaHook | None) -> None:
-        """Drop every pj media object of the call and finish the recording (idempotent)."""
+    def stop_media(self, hook: MediaHook | None, pool: PortPool, graveyard: list[object]) -> None:
+        """Release the call's pj media objects (ports back to the pool, prompts to the graveyard: neither is
+        freed while the bridge clock runs) and finish the recording (idempotent)."""
         if hook is not None and self.patient_port is not None:
             try:
                 hook.media_stopped(self.key)
             except Exception:
                 log_exception(logger, "media hook failed to stop for call %s", self.key)
         last_seq = self.patient_port.seq if self.patient_port is not None else 0
+        for prompt in self.prompts:
+            for target in (self.audio, self.nurse_port):
+                if target is not None:
+                    try:
+                        prompt.stopTransmit(target)
+                    except pj.Error:
+                        logger.debug("prompt of call %s already disconnected", self.key)
+        graveyard.extend(self.prompts)
         self.prompts.clear()
+        for port in (self.patient_port, self.nurse_port):
+            if port is not None:
+                pool.give_back(port)
         self.patient_port = None
         self.nurse_port = None
         self.audio = None
