@@ -209,3 +209,21 @@ def malformed_message(row: RawRow, rng: random.Random) -> tuple[str, str]:
     if kind == "event":
         message = message.replace("ADT^A01^ADT_A01", "ADT^A99^ADT_A99")
     return message, kind
+
+
+def mix_malformed(rows: Iterator[RawRow] | list[RawRow], count: int, *, share: float = 0.01, seed: int = 3,
+                  first_line: int = 2) -> tuple[list[RawRow], dict[int, str]]:
+    """The first ``count`` rows renumbered as file lines from ``first_line``, with ``share`` of them replaced by
+    malformed copies; returns the rows and {line: broken field}."""
+    rng = random.Random(seed)
+    out: list[RawRow] = []
+    bad: dict[int, str] = {}
+    for row in rows:
+        if len(out) == count:
+            break
+        numbered = RawRow(first_line + len(out), row.values, row.phones)
+        if rng.random() < share:
+            numbered, field = malformed(numbered, rng)
+            bad[numbered.line] = field
+        out.append(numbered)
+    return out, bad

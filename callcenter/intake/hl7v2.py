@@ -1,7 +1,7 @@
 """HL7 v2 ADT messages (A01/A02/A03/A04/A08/A28/A31, cancels A11/A13) into intake rows, and their ACKs.
 
-Parsing uses the ``hl7`` library (python-hl7) for the segment structure and for building acknowledgements.
-Fields are read by position; Z-segments, unknown segments and extra fields are ignored, so a hospital's local
+Segments are split here and fields read by position (python-hl7 parses every field of every segment, which
+costs 2-4 ms per message); the ``hl7`` library unescapes text and builds the acknowledgements (``mllp``). Z-segments, unknown segments and extra fields are ignored, so a hospital's local
 extensions never break parsing. Where each value comes from is listed in docs/intake.md (``HL7_FIELDS``).
 """
 
@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,9 @@ class Hl7Reject(Exception):
 class Hl7DataError(Exception):
     """The message is an ADT message but a required value is missing (answer AE)."""
 
-    def __init__(self, control_id: str, message: Any, field: str, reason: str) -> None:
+    def __init__(self, control_id: str, raw: str, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
-        self.control_id, self.message, self.field, self.reason = control_id, message, field, reason
+        self.control_id, self.raw, self.field, self.reason = control_id, raw, field, reason
 
 
 @dataclass(frozen=True)
@@ -61,47 +62,60 @@ class AdtMessage:
     control_id: str
     event: str
     row: RawRow
-    message: Any  # hl7.Message, for the acknowledgement
+    raw: str  # the message with \r segment separators, for the acknowledgement
 
 
-def _text(value: Any) -> str:
-    return str(value) if value is not None else ""
+@lru_cache(maxsize=8)
+def _unescaper(msh_head: str) -> Any:
+    """python-hl7's unescape for a message's encoding characters (MSH-1/MSH-2)."""
+    return hl7.parse(msh_head + "|\r").unescape
 
 
 class _Reader:
-    """Positional access to one parsed message with the separators from its MSH segment."""
+    """Positional access to the segments of one message, with the separators from its MSH segment.
 
-    def __init__(self, msg: Any, raw: str) -> None:
-        self.msg = msg
-        self.comp = raw[4] if len(raw) > 4 else "^"
-        self.rep = raw[5] if len(raw) > 5 else "~"
-        self.sub = raw[7] if len(raw) > 7 else "&"
+    python-hl7 builds the full tree of every field (2-4 ms per ADT message here); intake reads a dozen fields,
+    so segments are split here and the library is used for unescaping and for the acknowledgements.
+    """
 
-    def segments(self, name: str) -> list[Any]:
-        try:
-            return list(self.msg.segments(name))
-        except KeyError:
-            return []
+    def __init__(self, raw: str) -> None:
+        self.sep = raw[3]
+        encoding = raw[4:8].split(self.sep)[0]
+        self.comp = encoding[0] if len(encoding) > 0 else "^"
+        self.rep = encoding[1] if len(encoding) > 1 else "~"
+        self.sub = encoding[3] if len(encoding) > 3 else "&"
+        self.unescape = _unescaper(raw[:4] + encoding)
+        self.by_name: dict[str, list[list[str]]] = {}
+        for line in raw.split("\r"):
+            if len(line) < 3:
+                continue
+            fields = line.split(self.sep)
+            if fields[0] == "MSH":
+                fields.insert(1, self.sep)  # MSH-1 is the separator itself
+            self.by_name.setdefault(fields[0], []).append(fields)
 
-    def field(self, seg: Any, n: int) -> str:
+    def segments(self, name: str) -> list[list[str]]:
+        return self.by_name.get(name, [])
+
+    def field(self, seg: list[str] | None, n: int) -> str:
         if seg is None or len(seg) <= n:
             return ""
-        return _text(seg[n])
+        return seg[n]
 
-    def reps(self, seg: Any, n: int) -> list[list[str]]:
+    def reps(self, seg: list[str] | None, n: int) -> list[list[str]]:
         """Repetitions of a field, each a list of component texts (first subcomponent, unescaped)."""
         raw = self.field(seg, n)
         if not raw:
             return []
         out = []
         for rep in raw.split(self.rep):
-            comps = [self.msg.unescape(c.split(self.sub)[0]) if "\\" in c else c.split(self.sub)[0]
-                     for c in rep.split(self.comp)]
+            comps = [c.split(self.sub)[0] for c in rep.split(self.comp)]
+            comps = [self.unescape(c) if "\\" in c else c for c in comps]
             if any(comps):
                 out.append(comps)
         return out
 
-    def comp_of(self, seg: Any, n: int, c: int = 1) -> str:
+    def comp_of(self, seg: list[str] | None, n: int, c: int = 1) -> str:
         reps = self.reps(seg, n)
         if not reps or len(reps[0]) < c:
             return ""
@@ -152,15 +166,16 @@ def parse_adt(text: str, *, line: int = 1, tz: tzinfo = HOSPITAL_TZ) -> AdtMessa
     raw = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r \x0b\x1c")
     if not raw.startswith("MSH") or len(raw) < 8:
         raise Hl7Reject("not an HL7 v2 message: it must start with an MSH segment")
+    if raw[3].isalnum() or raw[3] in " \\":
+        raise Hl7Reject("unreadable MSH segment: the 4th character must be the field separator, usually |")
     try:
-        msg = hl7.parse(raw)
-        msh = msg.segment("MSH")
-    except Exception as exc:  # python-hl7 raises several kinds on broken input
+        r = _Reader(raw)
+    except Exception as exc:  # python-hl7 raises several kinds on broken encoding characters
         raise Hl7Reject(f"unreadable HL7 message ({type(exc).__name__}: {exc})") from exc
-    r = _Reader(msg, raw)
+    msh = r.segments("MSH")[0]
     control_id = r.field(msh, 10)
     msg_type, trigger = r.comp_of(msh, 9, 1), r.comp_of(msh, 9, 2)
-    evn = (r.segments("EVN") or [None])[0]
+    evn = next(iter(r.segments("EVN")), None)
     if not trigger:
         trigger = r.comp_of(evn, 1)
     if msg_type != "ADT":
@@ -195,10 +210,10 @@ def parse_adt(text: str, *, line: int = 1, tz: tzinfo = HOSPITAL_TZ) -> AdtMessa
         code = _component(rel[0], 1).upper() if rel else ""
         owner = _component(rel[0], 2) if rel and _component(rel[0], 2) else _RELATIONSHIP.get(code, code or "家属")
         phones += _phones(r, nk1, (5, 6), owner)
-    pv1 = (r.segments("PV1") or [None])[0]
+    pv1 = next(iter(r.segments("PV1")), None)
     visit = r.comp_of(pv1, 19)
     if trigger in _VISIT_EVENTS and not visit:
-        raise Hl7DataError(control_id, msg, "encounter_id (PV1-19)",
+        raise Hl7DataError(control_id, raw, "encounter_id (PV1-19)",
                            f"ADT^{trigger} needs the visit number in PV1-19")
     if visit:
         values["encounter_id"] = visit
@@ -219,7 +234,7 @@ def parse_adt(text: str, *, line: int = 1, tz: tzinfo = HOSPITAL_TZ) -> AdtMessa
             values["diagnosis_code"] = r.comp_of(primary, 3, 1)
             values["diagnosis_text"] = r.comp_of(primary, 3, 2) or r.comp_of(primary, 4)
         values["event"] = {"A11": "cancel", "A13": "cancel_discharge"}.get(trigger, "")
-    return AdtMessage(control_id, trigger, RawRow(line, values, tuple(phones)), msg)
+    return AdtMessage(control_id, trigger, RawRow(line, values, tuple(phones)), raw)
 
 
 def locate(error: RowError) -> RowError:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+import hl7
 from sqlalchemy.engine import Engine
 
 from callcenter.intake.batch import import_rows
@@ -36,8 +37,18 @@ def _escape(text: str) -> str:
             .replace("~", "\\R\\").replace("\r", " ").replace("\n", " "))
 
 
-def build_ack(code: str, reason: str = "", *, message: Any = None, control_id: str = "") -> str:
-    """An ACK with MSA-1 ``code``, MSA-2 the original control id, MSA-3 and an ERR segment for the reason."""
+def build_ack(code: str, reason: str = "", *, raw: str = "", control_id: str = "") -> str:
+    """An ACK with MSA-1 ``code``, MSA-2 the original control id, MSA-3 and an ERR segment for the reason.
+
+    With the original message (``raw``) python-hl7 builds the MSH (sender and receiver swapped, same event and
+    version); without one (unreadable input) a minimal MSH is written.
+    """
+    message: Any = None
+    if raw:
+        try:
+            message = hl7.parse(raw)
+        except Exception:  # an unreadable original still gets an answer
+            logger.debug("mllp: original message unreadable, minimal ACK", exc_info=True)
     if message is not None:
         ack = message.create_ack(code, application="CALLCENTER")
         segments = [str(seg) for seg in ack]
@@ -76,7 +87,7 @@ class AdtHandler:
             control = _control_id(text)
             return "AR", str(exc), build_ack("AR", str(exc), control_id=control)
         except Hl7DataError as exc:
-            return "AE", str(exc), build_ack("AE", str(exc), message=exc.message)
+            return "AE", str(exc), build_ack("AE", str(exc), raw=exc.raw)
         try:
             summary = import_rows(self.engine, [adt.row], source=f"mllp:{adt.control_id}",
                                   source_system=self.source_system, tz=self.tz,
@@ -84,15 +95,15 @@ class AdtHandler:
         except Exception:
             logger.exception("mllp: message %s could not be stored", adt.control_id)
             reason = "internal error while storing the message; it was not stored, send it again later"
-            return "AE", reason, build_ack("AE", reason, message=adt.message)
+            return "AE", reason, build_ack("AE", reason, raw=adt.raw)
         if summary.errors:
             reason = "; ".join(f"{e.field}: {e.reason}" for e in map(locate, summary.errors))
             logger.info("mllp: message %s ADT^%s refused: %s", adt.control_id, adt.event,
                         ", ".join(e.field for e in summary.errors))
-            return "AE", reason, build_ack("AE", reason, message=adt.message)
+            return "AE", reason, build_ack("AE", reason, raw=adt.raw)
         logger.info("mllp: message %s ADT^%s accepted (%s created, %s updated)", adt.control_id, adt.event,
                     summary.created, summary.updated)
-        return "AA", "", build_ack("AA", message=adt.message)
+        return "AA", "", build_ack("AA", raw=adt.raw)
 
 
 def _control_id(text: str) -> str:

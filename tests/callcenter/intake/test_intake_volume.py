@@ -8,7 +8,13 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import Session, func, select
 
-from callcenter.demo_data import DemoOptions, adt_messages, generate_hospital, malformed, malformed_message
+from callcenter.demo_data import (
+    DemoOptions,
+    adt_messages,
+    generate_hospital,
+    malformed_message,
+    mix_malformed,
+)
 from callcenter.intake.batch import import_rows
 from callcenter.intake.hl7v2 import read_hl7_file
 from callcenter.intake.records import RawRow
@@ -20,21 +26,9 @@ OPTIONS = DemoOptions(patients=0, seed=11, today=date(2026, 6, 1))
 
 
 def mixed_rows(count: int, seed: int = 3) -> tuple[list[RawRow], dict[int, str]]:
-    """``count`` demo rows with 1 % replaced by malformed ones; returns rows and {csv line: broken field}."""
-    rng = random.Random(seed)
-    rows: list[RawRow] = []
-    bad: dict[int, str] = {}
+    """``count`` demo rows (CSV lines from 2) with 1 % replaced by malformed ones."""
     source = generate_hospital(DemoOptions(patients=count, seed=seed, today=OPTIONS.today))
-    for i, row in enumerate(source):
-        if len(rows) == count:
-            break
-        line = i + 2  # the header is line 1
-        row = RawRow(line, row.values, row.phones)
-        if rng.random() < 0.01:
-            row, field = malformed(row, rng)
-            bad[line] = field
-        rows.append(row)
-    return rows, bad
+    return mix_malformed(source, count, seed=seed)
 
 
 def _count(engine, model):
