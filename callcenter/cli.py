@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "callcenter.commands.demo_data",
     "callcenter.commands.cohort",
     "callcenter.commands.sms",
+    "callcenter.commands.robocaller",
     "callcenter.commands.devices",
     "callcenter.commands.patient_sim",
     "callcenter.commands.call",

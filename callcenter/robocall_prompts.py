@@ -21,6 +21,9 @@ CONFIRM_NOTICE, RESCHEDULE_NOTICE = "confirm_notice", "reschedule_notice"
 REQUIRED_ITEMS = (DECISION, RESCHEDULE_WHEN, DECLINE_REASON, CONFIRM_NOTICE, RESCHEDULE_NOTICE)
 DECISION_VALUES = ("confirm", "reschedule", "decline", "repeat", "nurse")
 
+# prompts that name the patient or the appointment: always synthesised; the others may be staff recordings
+PERSONAL_PROMPTS = frozenset({"greeting", "identity_again", "reminder"})
+
 IDENTITY_OPTIONS = (
     # (value, dtmf, phrases): the patient or a family member / someone else
     ("yes", "1", ("是", "是的", "对", "对的", "我是", "是我", "家属", "我是家属", "嗯", "喂 是的")),

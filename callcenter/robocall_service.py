@@ -125,26 +125,28 @@ class RobocallService:
                                      attempt_id=report.attempt_id)
 
     def run(self, pool: CallPool, stop: threading.Event, *, once: bool = False, idle_s: float = 2.0) -> int:
-        """Keep the pool busy until ``stop`` is set (``once``: until no task is left). Returns calls recorded."""
+        """Keep the pool busy until ``stop`` is set (``once``: until no task is left), then let the calls under
+        way finish and record them. Returns how many calls were recorded."""
         recorded = 0
-        while not stop.is_set():
-            exhausted = False
-            while pool.outstanding < pool.capacity:
+        while True:
+            exhausted = stop.is_set()
+            while not exhausted and pool.outstanding < pool.capacity:
                 job = self.next_job()
                 if job is None:
                     exhausted = True
                     break
                 pool.submit(job)
-            if once and exhausted and pool.outstanding == 0:
-                break
-            report = pool.next_report(timeout_s=idle_s if pool.outstanding else 0.0) if pool.outstanding else None
-            if report is not None:
-                try:
-                    self.record(report)
-                    recorded += 1
-                except Exception:
-                    logger.exception("robot=%s could not record task=%s; its lease will expire and it returns",
-                                     self.robot, report.task_id)
-            elif not pool.outstanding:
+            if (stop.is_set() or (once and exhausted)) and pool.outstanding == 0:
+                return recorded
+            if not pool.outstanding:
                 stop.wait(idle_s)
-        return recorded
+                continue
+            report = pool.next_report(timeout_s=idle_s)
+            if report is None:
+                continue
+            try:
+                self.record(report)
+                recorded += 1
+            except Exception:
+                logger.exception("robot=%s could not record task=%s; its lease will expire and it returns",
+                                 self.robot, report.task_id)

@@ -240,9 +240,10 @@ class RobocallWorker:
         )
 
 
-def run_worker(name: str, phone_config: PhoneConfig, jobs: Any, reports: Any, max_calls: int) -> None:
+def run_worker(name: str, phone_config: PhoneConfig, jobs: Any, reports: Any, max_calls: int,
+               log_level: int = logging.INFO) -> None:
     """Process entry: serve jobs until a ``None`` job arrives and every call has ended."""
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
+    logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
     events: queue.Queue[Any] = queue.Queue()
     tap = _VoiceTap(events)
     try:

@@ -26,11 +26,11 @@ class WorkerPoolError(SoftphoneError):
     """A worker process could not start; the message carries its reason."""
 
 
-def _worker_entry(name: str, config: PhoneConfig, jobs: Any, reports: Any, max_calls: int) -> None:
+def _worker_entry(name: str, config: PhoneConfig, jobs: Any, reports: Any, max_calls: int, log_level: int) -> None:
     # imported in the child only: the supervisor process never loads pjsua2
     from softphone.robocall_worker import run_worker
 
-    run_worker(name, config, jobs, reports, max_calls)
+    run_worker(name, config, jobs, reports, max_calls, log_level)
 
 
 class WorkerPool:
@@ -54,15 +54,19 @@ class WorkerPool:
     def capacity(self) -> int:
         return len(self.configs) * self.calls_per_worker
 
-    def start(self, timeout_s: float = 30.0) -> None:
+    def start(self, timeout_s: float | None = None) -> None:
+        """Spawn the workers and wait until each has its SIP transport (default: 30 s + 10 s per worker)."""
+        timeout_s = timeout_s if timeout_s is not None else 30.0 + 10.0 * len(self.configs)
+        deadline = time.monotonic() + timeout_s
         for n, config in enumerate(self.configs, start=1):
             proc = self._ctx.Process(target=_worker_entry, name=f"robocall-w{n}",
-                                     args=(f"w{n}", config, self.jobs, self.reports, self.calls_per_worker))
+                                     args=(f"w{n}", config, self.jobs, self.reports, self.calls_per_worker,
+                                           logging.getLogger().getEffectiveLevel()))
             proc.start()
             self.processes.append(proc)
         while len(self.local_uris) < len(self.configs):
             try:
-                msg = self.reports.get(timeout=timeout_s)
+                msg = self.reports.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 self.stop()
                 raise WorkerPoolError(f"robocall workers did not start within {timeout_s} s") from None
@@ -94,7 +98,7 @@ class WorkerPool:
             if isinstance(msg, CallProgress) and self.on_progress is not None:
                 self.on_progress(msg)
 
-    def stop(self, timeout_s: float = 15.0) -> None:
+    def stop(self, timeout_s: float = 30.0) -> None:
         for _ in self.processes:
             self.jobs.put(None)
         for proc in self.processes:
