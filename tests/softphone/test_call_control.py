@@ -1,0 +1,60 @@
+"""Hold/resume, mute and blind transfer in real calls with baresip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callcenter.ports import CallState, CallStateChanged, MediaStarted, PlaybackFinished, RecordingReady
+from tests.softphone.audio_check import read_channel, rms_dbfs
+from tests.softphone.peers import Baresip, wait_until
+
+pytestmark = pytest.mark.sip
+
+
+def test_hold_and_resume_report_states_and_audio_flows_again(make_phone, baresip: Baresip) -> None:
+    phone, log = make_phone()
+    call_id = phone.dial(baresip.uri)
+    log.wait_for(CallStateChanged, call_id=call_id, state=CallState.confirmed)
+    wait_until(lambda: phone.call_info(call_id).tap_frames >= 50, 10, "a second of audio before hold")
+    phone.hold(call_id)
+    log.wait_for(CallStateChanged, call_id=call_id, state=CallState.held)
+    assert phone.call_info(call_id).held
+    phone.resume(call_id)
+    log.wait_for(CallStateChanged, call_id=call_id, state=CallState.confirmed, where=lambda e: e.reason == "resumed")
+    frames = phone.call_info(call_id).tap_frames
+    wait_until(lambda: phone.call_info(call_id).tap_frames >= frames + 150, 10, "3 s of audio after resume")
+    assert not phone.call_info(call_id).held
+    phone.hangup(call_id)
+    ready = log.wait_for(RecordingReady, call_id=call_id)
+    patient = read_channel(Path(ready.path), 1)
+    assert rms_dbfs(patient[-2 * 8000:]) > -40  # the patient is heard again after resume
+
+
+def test_muted_call_sends_and_records_silence_for_the_nurse(make_phone, baresip: Baresip, nurse_wav: Path) -> None:
+    phone, log = make_phone()
+    call_id = phone.dial(baresip.uri)
+    log.wait_for(MediaStarted, call_id=call_id)
+    phone.mute(call_id, True)
+    assert phone.call_info(call_id).muted
+    phone.play(call_id, str(nurse_wav))
+    log.wait_for(PlaybackFinished, timeout_s=20, call_id=call_id)
+    phone.hangup(call_id)
+    ready = log.wait_for(RecordingReady, call_id=call_id)
+    assert rms_dbfs(read_channel(Path(ready.path), 0)) < -60  # nurse channel: nothing was sent
+    assert rms_dbfs(read_channel(Path(ready.path), 1)) > -40  # the patient is still heard
+    assert rms_dbfs(read_channel(baresip.received_wav())) < -60
+
+
+def test_blind_transfer_moves_the_patient_to_the_target_and_ends_our_leg(
+        make_phone, baresip: Baresip, tmp_path: Path, patient_wav: Path) -> None:
+    with Baresip(tmp_path, patient_wav, user="doctor") as doctor:
+        phone, log = make_phone()
+        call_id = phone.dial(baresip.uri)
+        log.wait_for(CallStateChanged, call_id=call_id, state=CallState.confirmed)
+        phone.transfer(call_id, doctor.uri)
+        ended = log.wait_for(CallStateChanged, timeout_s=15, call_id=call_id, state=CallState.disconnected)
+        assert ended.sip_status in (200, 202)
+        wait_until(lambda: "Call established" in doctor.log() or "call: connecting" in doctor.log()
+                   or "incoming call" in doctor.log().lower(), 10, "the doctor's phone to get the call")
