@@ -7,7 +7,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import valid_value
+from script_strategies import valid_value
 
 from scripts_questionnaires import Context, Engine, Expression, RunState, RunStatus, load_library
 
