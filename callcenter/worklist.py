@@ -12,12 +12,13 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from callcenter import privacy
+from callcenter.call_form import close_form
 from callcenter.call_rules import CallRules
 from callcenter.errors import Conflict, InvalidInput
 from callcenter.models import CallAttempt, FollowUpPlan, Outcome, Patient, PatientPhone, Task, TaskStatus
 from callcenter.outcomes import OutcomeRule, outcome_table
 from callcenter.queue import nurse_queue
-from callcenter.tasks import RANK_CALLBACK, RANK_OVERDUE, apply_outcome, get_task, next_phone
+from callcenter.tasks import CLOSED, RANK_CALLBACK, RANK_OVERDUE, apply_outcome, get_task, next_phone
 from callcenter.users import StaffMember
 
 
@@ -171,18 +172,26 @@ def call_screen(session: Session, task_id: int, nurse: StaffMember, *, now: date
                       task.point, task.questionnaire_key, task.lease_expires_at, phones, tuple(table), open_attempt)
 
 
+def require_holder(session: Session, task_id: int, nurse: StaffMember, *, now: datetime) -> Task:
+    """The task, locked, if ``nurse`` holds its lease; else ``NotYourTask``."""
+    task = get_task(session, task_id, lock=True)
+    if not _holds(task, nurse, now):
+        raise NotYourTask(f"task {task_id} is not yours any more (lease lost or taken); reopen it from the queue")
+    return task
+
+
 def wrap_up(session: Session, task_id: int, nurse: StaffMember, *, outcome_code: str, now: datetime,
             rules: CallRules, phone_id: int | None = None, note: str = "",
             callback_at: datetime | None = None) -> Task:
     """The nurse closes her call: the outcome is applied to the task she holds (``tasks.apply_outcome``), on
     her open attempt when the call was dialled (else an attempt is recorded for ``phone_id``). A requested
     callback stays bound to her."""
-    task = get_task(session, task_id, lock=True)
-    if not _holds(task, nurse, now):
-        raise NotYourTask(f"task {task_id} is not yours any more (lease lost or taken); reopen it from the queue")
+    require_holder(session, task_id, nurse, now=now)
     if outcome_code == "callback_requested" and callback_at is None:
         raise InvalidInput("a callback needs the time the patient chose (回访时间)")
-    return apply_outcome(session, task_id, outcome_code, actor=owner_of(nurse), now=now, rules=rules,
+    task = apply_outcome(session, task_id, outcome_code, actor=owner_of(nurse), now=now, rules=rules,
                          phone_id=phone_id, attempt_id=_open_attempt(session, task_id, nurse), note=note,
                          callback_at=callback_at,
                          callback_assignee_id=nurse.id if outcome_code == "callback_requested" else None)
+    close_form(session, task_id, completed=outcome_code == "completed", task_closed=task.status in CLOSED, now=now)
+    return task

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from callcenter import disclosure, queue, worklist
+from callcenter import call_form, disclosure, queue, worklist
 from callcenter import patient_panel as panels
 from callcenter.errors import InvalidInput
-from callcenter.models import Role
+from callcenter.events import SUPERVISORS, EventKind, agent_room, attempt_room
+from callcenter.models import AnswerSource, Role
 from callcenter.privacy import PATIENT_DATA_ROLES
 from web.auth import ALL_ROLES, home_for, public, remote_addr, role_required
+from web.realtime import notifier_for
 from web.services import db, local_today, state
 
 bp = Blueprint("workspace", __name__)
@@ -83,9 +86,68 @@ def call(task_id: int) -> Any:
         screen = worklist.call_screen(session, task_id, current_user.member, now=current.services.clock.now(),
                                       rules=current.rules)
         panel = panels.patient_panel(session, screen.patient_id, today=local_today())
-    # TODO(engine): the guided form renders the current question from the questionnaire engine's RunState
-    # once scripts_questionnaires' engine lands; TODO(softphone): call controls send commands to her agent.
-    return render_template("workspace/call.html", screen=screen, panel=panel)
+        form = call_form.open_form(session, task_id, current_user.member, attempt_id=screen.open_attempt_id,
+                                   hospital_name=current.settings.hospital_name, today=local_today(),
+                                   now=current.services.clock.now()) if screen.held_by_me else None
+    # TODO(softphone): the call controls send commands to her softphone agent once the agent's dial /
+    # start-attempt service lands; until then they are disabled.
+    return render_template("workspace/call.html", screen=screen, panel=panel, form=form)
+
+
+def _answer_value(form: Any) -> object:
+    if form.get("value_json"):
+        try:
+            return json.loads(form["value_json"])
+        except ValueError:
+            raise InvalidInput("the proposed value is not valid JSON; type the answer instead") from None
+    values = form.getlist("value")
+    if len(values) > 1:
+        return values
+    return values[0] if values else ""
+
+
+def _optional_float(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        raise InvalidInput(f"{raw!r} is not a number") from None
+
+
+@bp.post("/workspace/tasks/<int:task_id>/answer")
+@role_required(*CALL_ROLES)
+def answer(task_id: int) -> Any:
+    """Commit one confirmed answer; returns the guided form at its next question (htmx fragment)."""
+    current = state()
+    nurse = current_user.member
+    now = current.services.clock.now()
+    posted = request.form
+    response_id = posted.get("response_id", "")
+    if not response_id.isdigit():
+        raise InvalidInput("response_id is missing; reload the call screen")
+    source = AnswerSource.asr if posted.get("source") == "asr" else AnswerSource.nurse
+    with db() as session:
+        worklist.require_holder(session, task_id, nurse, now=now)
+        form = call_form.record_answer(
+            session, task_id, int(response_id), nurse, item_id=posted.get("item_id", ""),
+            value=_answer_value(posted), now=now, source=source,
+            confidence=_optional_float(posted.get("confidence")), text=posted.get("heard", ""),
+            t0_s=_optional_float(posted.get("t0_s")), t1_s=_optional_float(posted.get("t1_s")),
+        )
+        attempt_id = worklist.call_screen(session, task_id, nurse, now=now, rules=current.rules).open_attempt_id
+    notifier = notifier_for(current_app._get_current_object())  # type: ignore[attr-defined]
+    next_item = form.current.item_id if form.current else ""
+    if attempt_id is not None:
+        # the browser of everyone following the call, and her softphone agent (the ASR grammar follows)
+        notifier.emit(EventKind.question, {"attempt_id": attempt_id, "item_id": next_item}, attempt_room(attempt_id))
+        notifier.emit(EventKind.agent_command, {"command": "grammar", "attempt_id": attempt_id,
+                                                "response_id": form.response_id, "item_id": next_item},
+                      agent_room(nurse.id))
+    for alert in form.alerts:
+        notifier.emit(EventKind.alert, {"alert_id": alert.id, "task_id": task_id, "severity": alert.severity},
+                      SUPERVISORS)
+    if request.headers.get("HX-Request"):
+        return render_template("workspace/_guided_form.html", form=form, screen=None)
+    return redirect(url_for("workspace.call", task_id=task_id))
 
 
 def _local_datetime(raw: str) -> datetime | None:

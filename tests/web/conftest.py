@@ -24,7 +24,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from werkzeug.security import generate_password_hash
 
-from callcenter import migrate, outcomes, users
+from callcenter import migrate, outcomes, questionnaires, users
 from callcenter.clock import FrozenClock
 from callcenter.db import make_engine, session_scope
 from callcenter.models import (
@@ -253,8 +253,9 @@ def live_server(live_app: Flask) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=15_000)  # a busy 2-core CI machine; expect() still returns as soon as it holds
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         yield chromium
@@ -312,3 +313,38 @@ def auth_for(app: Flask) -> Any:
         return client, actions
 
     return make
+
+
+POST_DISCHARGE_SCRIPT = """
+key: post_discharge
+version: 1
+title: 出院随访
+locale: zh-CN
+intro: "{patient.name}您好，这里是{hospital.name}随访中心。"
+items:
+  - id: feeling
+    type: single_choice
+    text: "{patient.name}，出院后感觉怎么样？"
+    options:
+      - {value: better, label: 好多了, say: [好多了]}
+      - {value: same, label: 差不多, say: [差不多]}
+      - {value: worse, label: 更差了, say: [更差了]}
+  - id: bp
+    type: blood_pressure
+    text: 最近量的血压是多少？
+    systolic: {min: 60, max: 260}
+    diastolic: {min: 30, max: 160}
+alerts:
+  - id: bp_crisis
+    when: bp.systolic >= 180
+    severity: critical
+    message: 血压过高，请医生联系患者。
+"""
+
+
+@pytest.fixture
+def published_script(sqlite_engine: Engine) -> int:
+    """The questionnaire of ``queue_data``'s tasks, published as version 1; returns its row id."""
+    with session_scope(sqlite_engine) as session:
+        row, _ = questionnaires.publish(session, POST_DISCHARGE_SCRIPT, "post_discharge.yaml")
+        return row.id or 0

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
 from playwright.sync_api import expect
+from sqlmodel import select
 
 from callcenter.db import session_scope
 from callcenter.events import EventKind, attempt_room, user_room
-from callcenter.models import CallAttempt
+from callcenter.models import Answer, CallAttempt, Response
 from web.realtime import notifier_for, socketio_for
 
 pytestmark = pytest.mark.browser
@@ -56,16 +58,17 @@ def test_an_event_reaches_only_the_nurse_it_is_for(new_page, ui, live_app, staff
     expect(first.locator("#toasts")).not_to_contain_text("给护士二的消息")
 
 
-def test_call_screen_shows_live_transcript_and_enter_accepts_the_proposal(
-    new_page, ui, live_app, queue_data, sqlite_engine, staff, clock
+def test_call_screen_live_transcript_proposals_accepted_with_enter_then_completed(
+    new_page, ui, live_app, queue_data, published_script, sqlite_engine, staff, clock
 ):
     page = new_page()
     ui.login(page, "nurse")
     page.locator(f'.queue-row[data-task-id="{queue_data.due_task_id}"]').focus()
     page.keyboard.press("Enter")  # keyboard first: Enter on a row claims the task and opens the call screen
     expect(page).to_have_url(f"{ui.base_url}/workspace/tasks/{queue_data.due_task_id}")
+    expect(page.locator("#question")).to_have_attribute("data-item-id", "feeling")
     # Dialing is the softphone agent's part: record the attempt it creates, then reload (a reload mid-call
-    # restores the call screen on the open attempt).
+    # restores the call screen on the open attempt and the form where it was).
     with session_scope(sqlite_engine) as s:
         attempt = CallAttempt(task_id=queue_data.due_task_id, patient_id=queue_data.patient_id,
                               phone_id=queue_data.phone_id, number="13900139000", user_id=staff["nurse"].id,
@@ -80,25 +83,37 @@ def test_call_screen_shows_live_transcript_and_enter_accepts_the_proposal(
     notifier = notifier_for(live_app)
     notifier.emit(EventKind.call_state, {"attempt_id": attempt_id, "state": "confirmed"}, room)
     notifier.emit(EventKind.transcript, {"attempt_id": attempt_id, "speaker": "nurse",
-                                         "text": "您好，这里是示例医院随访中心。", "t0_s": 1.0, "t1_s": 3.0}, room)
+                                         "text": "李四您好，出院后感觉怎么样？", "t0_s": 1.0, "t1_s": 3.0}, room)
     notifier.emit(EventKind.transcript, {"attempt_id": attempt_id, "speaker": "patient",
-                                         "text": "好多了，血压一百三八十五", "t0_s": 4.0, "t1_s": 6.5}, room)
-    notifier.emit(EventKind.proposal, {"attempt_id": attempt_id, "item_id": "bp", "value": "130/85",
-                                       "confidence": 0.91, "text": "130/85", "t0_s": 4.0, "t1_s": 6.5,
+                                         "text": "好多了", "t0_s": 4.0, "t1_s": 5.0}, room)
+    notifier.emit(EventKind.proposal, {"attempt_id": attempt_id, "item_id": "feeling", "value": "better",
+                                       "confidence": 0.93, "text": "好多了", "t0_s": 4.0, "t1_s": 5.0,
                                        "needs_confirmation": False}, room)
     expect(page.locator("#call-state")).to_have_text("通话中")
     expect(page.locator("#transcript li")).to_have_count(2)
-    expect(page.locator("#transcript li.speaker-patient")).to_contain_text("血压一百三八十五")
     expect(page.locator("#proposal")).to_be_visible()
-    expect(page.locator("#proposal-confidence")).to_contain_text("91%")
+    expect(page.locator('#answer-form button[value="better"]')).to_have_class(re.compile("proposed"))
+    page.locator("body").press("Enter")  # accept the proposal
+    expect(page.locator("#question")).to_have_attribute("data-item-id", "bp")
+    notifier.emit(EventKind.transcript, {"attempt_id": attempt_id, "speaker": "patient",
+                                         "text": "一百三八十五", "t0_s": 8.0, "t1_s": 9.5}, room)
+    notifier.emit(EventKind.proposal, {"attempt_id": attempt_id, "item_id": "bp",
+                                       "value": {"systolic": 130, "diastolic": 85}, "confidence": 0.81,
+                                       "text": "一百三八十五", "t0_s": 8.0, "t1_s": 9.5,
+                                       "needs_confirmation": True}, room)
+    expect(page.locator("#proposal-confidence")).to_contain_text("81%")
     ui.screenshot(page, "workspace-call.png")
     page.locator("body").press("Enter")
-    expect(page.locator("#answer-value")).to_have_value("130/85")
-    expect(page.locator("#proposal")).to_be_hidden()
-    # wrap-up on the open attempt closes the task
+    expect(page.locator("#guided-form")).to_contain_text("问卷已答完")
+    expect(page.locator("#guided-form .answered")).to_contain_text("130/85")
     page.select_option("#outcome", "completed")
     page.click("#wrap-up-submit")
     expect(page).to_have_url(f"{ui.base_url}/workspace/queue")
     expect(page.locator(f'.queue-row[data-task-id="{queue_data.due_task_id}"]')).to_have_count(0)
     with session_scope(sqlite_engine) as s:
         assert s.get(CallAttempt, attempt_id).outcome_code == "completed"
+        answers = s.exec(select(Answer).order_by(Answer.id)).all()
+        response = s.exec(select(Response)).one()
+    assert [(a.item_id, a.source, a.confidence, a.audio_t0_s) for a in answers] == [
+        ("feeling", "asr", 0.93, 4.0), ("bp", "asr", 0.81, 8.0)]
+    assert response.status == "completed" and response.attempt_id == attempt_id

@@ -1,18 +1,18 @@
-// The call screen: follows the call attempt's room, shows the live transcript and the proposed answer;
-// Enter accepts the proposal (keyboard first), typing corrects it.
+// The call screen: follows the call attempt's room, shows the live transcript and the proposed answer for the
+// current question. Keyboard first: Enter accepts the proposal (or confirms what was typed), 1–9 pick an option.
 (function () {
   "use strict";
   var column = document.getElementById("form-column");
   var list = document.getElementById("transcript");
   var empty = document.getElementById("transcript-empty");
-  var proposal = document.getElementById("proposal");
-  var answer = document.getElementById("answer-value");
   var state = document.getElementById("call-state");
-  var current = null;
+  var current = null; // the proposal on screen
   var STATES = { calling: "呼叫中", early: "振铃", connecting: "接通中", confirmed: "通话中", held: "保持",
                  disconnected: "已挂断" };
 
+  function $(id) { return document.getElementById(id); }
   function attemptId() { return column && column.dataset.attemptId; }
+  function questionId() { var q = $("question"); return q ? q.dataset.itemId : null; }
 
   function fmt(t) {
     var s = Math.max(0, Math.floor(t || 0));
@@ -23,22 +23,58 @@
     if (empty) empty.hidden = true;
     var speaker = data.speaker || "patient";
     var li = partial ? list.querySelector("li.partial.speaker-" + speaker) : null;
-    if (!li) {
-      li = document.createElement("li");
-      list.appendChild(li);
+    if (!partial) {
+      var stale = list.querySelector("li.partial.speaker-" + speaker);
+      if (stale) stale.remove();
     }
+    if (!li) { li = document.createElement("li"); list.appendChild(li); }
     li.className = "speaker-" + speaker + (partial ? " partial" : "");
-    li.innerHTML = "";
+    li.textContent = "";
     var t = document.createElement("span");
     t.className = "t";
     t.textContent = (speaker === "patient" ? "患者 " : "护士 ") + (partial ? "" : fmt(data.t0_s));
     li.appendChild(t);
     li.appendChild(document.createTextNode(data.text || ""));
-    if (!partial) {
-      var stale = list.querySelector("li.partial.speaker-" + speaker);
-      if (stale) stale.remove();
-    }
     list.scrollTop = list.scrollHeight;
+  }
+
+  function display(value) {
+    if (value && typeof value === "object" && "systolic" in value) return value.systolic + "/" + value.diastolic;
+    if (Array.isArray(value)) return value.join("、");
+    return String(value);
+  }
+
+  function showProposal(d) {
+    var box = $("proposal");
+    if (!box || (d.item_id && questionId() && d.item_id !== questionId())) return; // for another question
+    current = d;
+    $("proposal-value").textContent = d.text ? d.text + "（" + display(d.value) + "）" : display(d.value);
+    $("proposal-confidence").textContent = " 置信度 " + Math.round((d.confidence || 0) * 100) + "%" +
+      (d.needs_confirmation ? " · 请确认" : "");
+    box.hidden = false;
+    var option = document.querySelector('#answer-form [name="value"][value="' + String(d.value) + '"]');
+    document.querySelectorAll("#answer-form .proposed").forEach(function (el) { el.classList.remove("proposed"); });
+    if (option) option.classList.add("proposed");
+    var input = $("answer-value");
+    if (input && !input.value) input.placeholder = display(d.value);
+  }
+
+  function submitForm(form) {
+    if (window.htmx) window.htmx.trigger(form, "submit"); else form.requestSubmit();
+  }
+
+  function acceptProposal() {
+    var form = $("answer-form");
+    if (!form || !current) return false;
+    form.elements["source"].value = "asr";
+    form.elements["confidence"].value = current.confidence == null ? "" : current.confidence;
+    form.elements["t0_s"].value = current.t0_s == null ? "" : current.t0_s;
+    form.elements["t1_s"].value = current.t1_s == null ? "" : current.t1_s;
+    form.elements["heard"].value = current.text || "";
+    form.elements["value_json"].value = JSON.stringify(current.value);
+    current = null;
+    submitForm(form);
+    return true;
   }
 
   function follow() {
@@ -52,31 +88,38 @@
     window.cc.onConnect(follow);
     window.cc.on("transcript", function (d) { if (mine(d)) addLine(d, false); });
     window.cc.on("partial", function (d) { if (mine(d)) addLine(d, true); });
+    window.cc.on("proposal", function (d) { if (mine(d)) showProposal(d); });
     window.cc.on("call_state", function (d) {
       if (!mine(d)) return;
       state.dataset.state = d.state;
       state.textContent = STATES[d.state] || d.state;
     });
-    window.cc.on("proposal", function (d) {
-      if (!mine(d)) return;
-      current = d;
-      document.getElementById("proposal-value").textContent = d.text || String(d.value);
-      document.getElementById("proposal-confidence").textContent =
-        "置信度 " + Math.round((d.confidence || 0) * 100) + "%" + (d.needs_confirmation ? " · 请确认" : "");
-      proposal.hidden = false;
-    });
   }
 
+  document.body.addEventListener("htmx:afterSwap", function () { current = null; var i = $("answer-value"); if (i) i.focus(); });
+  document.body.addEventListener("htmx:responseError", function (ev) {
+    var text = ev.detail && ev.detail.xhr ? ev.detail.xhr.responseText : "";
+    var match = /<p>([^<]+)<\/p>/.exec(text || "");
+    if (window.cc) window.cc.toast("未保存：" + (match ? match[1] : "请检查答案"));
+  });
+
   document.addEventListener("keydown", function (ev) {
-    if (ev.key !== "Enter" || !current || proposal.hidden) return;
-    var tag = (ev.target && ev.target.tagName) || "";
-    if (tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && ev.target !== answer)) return;
-    if (ev.target === answer && answer.value && answer.value !== String(current.value)) return; // corrected
-    answer.value = current.value;
-    proposal.hidden = true;
-    column.dispatchEvent(new CustomEvent("answer-accepted", { detail: current }));
-    // TODO(engine): POST the confirmed answer (source asr, confidence, audio span) when record_answer lands.
-    current = null;
-    ev.preventDefault();
+    var target = ev.target || {};
+    var tag = target.tagName || "";
+    var form = $("answer-form");
+    if (!form || tag === "TEXTAREA" || tag === "SELECT") return;
+    var inAnswer = target.id === "answer-value";
+    if (tag === "INPUT" && !inAnswer) return;
+    if (ev.key === "Enter") {
+      if (current && (!inAnswer || !target.value)) { ev.preventDefault(); acceptProposal(); return; }
+      if (!inAnswer && $("deliver")) { ev.preventDefault(); $("deliver").click(); }
+      return; // typing + Enter in the answer field submits the form normally (a correction by the nurse)
+    }
+    if (!inAnswer && /^[1-9]$/.test(ev.key)) {
+      var option = form.querySelector('[data-key="' + ev.key + '"]');
+      if (!option) return;
+      ev.preventDefault();
+      if (option.type === "checkbox") option.checked = !option.checked; else option.click();
+    }
   });
 })();
