@@ -167,9 +167,13 @@ class PjsuaPhone:
                         "check that the registrar is running and reachable (CALLCENTER_SIP_REGISTRAR)")
                 self._reg_changed.wait(remaining)
 
-    @property
-    def tap_dropped(self) -> int:
-        return sum(self._tap.dropped.values()) if self._tap is not None else 0
+    def tap_stats(self) -> dict[str, float]:
+        """Health of the audio tap: frames sent/dropped, longest media frame gap, intervals over 40 ms."""
+        tap = self._tap
+        if tap is None:
+            return {}
+        return {"sent": tap.sent, "dropped": tap.dropped_total, "max_gap_ms": round(tap.max_gap_s * 1000, 1),
+                "late_frames": tap.late_frames}
 
     def close(self) -> None:
         """Hang up every call, finish recordings, destroy the SIP stack. Safe to call twice."""

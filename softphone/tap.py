@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from multiprocessing.connection import Connection
 
@@ -41,6 +42,10 @@ class FrameTap:
         self.sink = sink
         self.dropped: defaultdict[str, int] = defaultdict(int)
         self.sent = 0
+        self.dropped_total = 0
+        self.max_gap_s = 0.0  # longest interval between two frames of one call seen by the media thread
+        self.late_frames = 0  # intervals over 40 ms (two frame times): audible stalls
+        self._last_at: dict[str, float] = {}
         self._queue: queue.Queue[AudioFrame | None] = queue.Queue(maxsize=max_frames)
         self._broken = False
         self._thread = threading.Thread(target=self._run, name="audio-tap", daemon=True)
@@ -48,14 +53,25 @@ class FrameTap:
 
     # media thread ---------------------------------------------------------------------------------------------
     def put(self, call_id: str, seq: int, pcm: bytes) -> None:
+        now = time.monotonic()
+        last = self._last_at.get(call_id)
+        self._last_at[call_id] = now
+        if last is not None:
+            gap = now - last
+            if gap > self.max_gap_s:
+                self.max_gap_s = gap
+            if gap > 0.040:
+                self.late_frames += 1
         try:
             self._queue.put_nowait(AudioFrame(call_id, seq, pcm, dropped=self.dropped[call_id]))
         except queue.Full:
             self.dropped[call_id] += 1
+            self.dropped_total += 1
 
     # pj thread ------------------------------------------------------------------------------------------------
     def end(self, call_id: str, last_seq: int) -> None:
         """The call's media stopped: tell the consumer (never dropped, may wait briefly for room)."""
+        self._last_at.pop(call_id, None)
         frame = AudioFrame(call_id, last_seq, b"", end=True, dropped=self.dropped.pop(call_id, 0))
         try:
             self._queue.put(frame, timeout=1.0)
