@@ -27,6 +27,7 @@ from callcenter.ports import (
     DtmfReceived,
     IncomingCall,
     MediaStarted,
+    Phone,
     RegistrationChanged,
     TapSink,
 )
@@ -378,3 +379,7 @@ class PjsuaPhone:
                     listener(event)
                 except Exception:
                     log_exception(logger, "call event listener failed on %s", type(event).__name__)
+
+
+def _implements_phone(phone: PjsuaPhone) -> Phone:
+    return phone  # mypy checks here that PjsuaPhone satisfies callcenter.ports.Phone
