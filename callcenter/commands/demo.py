@@ -1,23 +1,31 @@
-"""``callcenter demo``: everything on one PC with SQLite — schema, demo staff, demo hospital data, dashboard.
+"""``callcenter demo``: everything on one PC with SQLite — schema, demo staff, the demo hospital
+(``callcenter.demo_data``), the built-in questionnaires and plans, today's queue, and the dashboard.
 
-Later phases add the in-process softphone agent and the patient simulators on 127.0.0.1.
+TODO(softphone): the in-process softphone agent and the patient simulators on 127.0.0.1 join when the agent lands.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy.engine import Engine
 
-from callcenter import migrate, outcomes, users
+from callcenter import migrate, outcomes, questionnaires, queue, users
+from callcenter.call_rules import rules_from_settings
 from callcenter.cli import AppContext, pass_app
+from callcenter.clock import SystemClock
 from callcenter.db import make_engine, session_scope
+from callcenter.demo_data import DemoOptions, generate_hospital
+from callcenter.generation import plan_all
+from callcenter.groups import ensure_default_groups, fill_groups
+from callcenter.intake.batch import import_rows
 from callcenter.models import Role
+from callcenter.plans_repo import load_plan_dir, upsert_plans
 from callcenter.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -59,37 +67,48 @@ def ensure_demo_accounts(engine: Engine, password: str) -> list[DemoAccount]:
     return list(DEMO_ACCOUNTS)
 
 
-def load_demo_data(engine: Engine, settings: Settings) -> str:
-    """The demo hospital from ``callcenter.demo_data`` when that module is installed; returns a summary."""
-    if importlib.util.find_spec("callcenter.demo_data") is None:
-        return "callcenter.demo_data not available: the demo starts without patients"
-    module = importlib.import_module("callcenter.demo_data")
-    loader = getattr(module, "load_demo", None)
-    if loader is None:
-        # TODO(demo-data): wire the loader once callcenter.demo_data exposes it.
-        return "callcenter.demo_data has no load_demo(): the demo starts without patients"
-    return str(loader(engine, settings))
+def load_demo_data(engine: Engine, settings: Settings, *, patients: int, now: datetime) -> str:
+    """The demo hospital (``callcenter.demo_data`` through the intake path), the built-in questionnaires and
+    follow-up plans, the tasks they generate and today's queue. Idempotent: a second run adds nothing new."""
+    tz = ZoneInfo(settings.timezone)
+    today = now.astimezone(tz).date()
+    summary = import_rows(engine, generate_hospital(DemoOptions(patients=patients, today=today, tz=tz)),
+                          source="demo", source_system="his", tz=tz, now=now)
+    rules = rules_from_settings(settings)
+    with session_scope(engine) as session:
+        ensure_default_groups(session)
+        fill_groups(session, today=today)
+        published = questionnaires.publish_library(session)
+        upsert_plans(session, load_plan_dir())
+    with session_scope(engine) as session:
+        report = plan_all(session, now=now, rules=rules)
+    with session_scope(engine) as session:
+        released = queue.release_due(session, now=now, actor="demo")
+        queue.refresh_overdue(session, now=now)
+    return (f"{summary.details.get('patients_created', 0)} patients created, {len(published)} questionnaires, "
+            f"planning {report}, {released} tasks released to the queue")
 
 
-def prepare(settings: Settings, password: str) -> tuple[Engine, str]:
+def prepare(settings: Settings, password: str, *, patients: int = 60) -> tuple[Engine, str]:
     engine = make_engine(settings.resolved_database_url)
     migrate.upgrade(engine)
     with session_scope(engine) as session:
         outcomes.seed_outcomes(session)
     ensure_demo_accounts(engine, password)
-    return engine, load_demo_data(engine, settings)
+    return engine, load_demo_data(engine, settings, patients=patients, now=SystemClock().now())
 
 
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--patients", default=60, show_default=True, type=int, help="Size of the demo hospital.")
 @click.option("--check", is_flag=True, help="Prepare the database and accounts, print the logins, do not serve.")
 @pass_app
-def command(app_ctx: AppContext, host: str, port: int, check: bool) -> None:
+def command(app_ctx: AppContext, host: str, port: int, patients: int, check: bool) -> None:
     """Run the whole follow-up centre on this PC with demo data (SQLite under the data folder)."""
     settings = demo_settings(app_ctx.settings)
     password = secrets.token_urlsafe(9)
-    engine, summary = prepare(settings, password)
+    engine, summary = prepare(settings, password, patients=patients)
     click.echo(f"database: {settings.resolved_database_url}")
     click.echo(f"demo data: {summary}")
     click.echo("")
@@ -99,7 +118,6 @@ def command(app_ctx: AppContext, host: str, port: int, check: bool) -> None:
     click.echo(f"\nDemo nurse login: user nurse1  password {password}")
     if check:
         return
-    from callcenter.clock import SystemClock
     from web import Services, create_app
     from web.server import serve_forever
 

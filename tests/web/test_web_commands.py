@@ -1,4 +1,5 @@
-"""`callcenter demo --check` prepares a working demo database; `serve` refuses to start without a secret."""
+"""`callcenter demo --check` prepares a working demo database (hospital, scripts, plans, queue, staff);
+`serve` refuses to start without a secret."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from callcenter.users import authenticate
 
 def test_demo_prepares_database_accounts_and_prints_the_nurse_login(tmp_path):
     env = {"CALLCENTER_DATA_DIR": str(tmp_path), "CALLCENTER_LOG_LEVEL": "WARNING"}
-    first = CliRunner().invoke(main, ["demo", "--check"], env=env)
+    first = CliRunner().invoke(main, ["demo", "--check", "--patients", "12"], env=env)
     assert first.exit_code == 0, first.output
+    assert re.search(r"demo data: 12 patients created, \d+ questionnaires", first.output)
     password = re.search(r"Demo nurse login: user nurse1  password (\S+)", first.output).group(1)
     engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
     with session_scope(engine) as s:
         assert authenticate(s, "nurse1", password) is not None
-    second = CliRunner().invoke(main, ["demo", "--check"], env=env)  # idempotent; a new password each run
+    second = CliRunner().invoke(main, ["demo", "--check", "--patients", "12"], env=env)  # idempotent
     assert second.exit_code == 0, second.output
+    assert "demo data: 0 patients created" in second.output
     new_password = re.search(r"password (\S+)", second.output.split("Demo nurse login:")[1]).group(1)
     with session_scope(engine) as s:
         assert authenticate(s, "nurse1", new_password) is not None
