@@ -17,14 +17,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, insert
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, text
 from sqlmodel import Session, col, select
 
 from callcenter.calendar import CallPolicy
 from callcenter.call_rules import CallRules
 from callcenter.cohorts import encounter_conditions
-from callcenter.models import Encounter, FollowUpPlan, Patient, Task, TaskEvent, TaskStatus
+from callcenter.models import Encounter, FollowUpPlan, Patient, Task, TaskStatus
 from callcenter.planning import DuePoint, Schedule, points_to_generate
 from callcenter.plans_repo import PlanDefinition, definition_from_row
 from callcenter.tasks import OPEN, RANK_DUE, cancel_open
@@ -55,15 +54,16 @@ def schedule_span_days(schedule: Schedule) -> int:
 class _DueTimes:
     """Due moment and window end per local due date (memoised: few distinct dates, many tasks)."""
 
-    def __init__(self, policy: CallPolicy) -> None:
-        self.policy = policy
-        self._cache: dict[tuple[date, date], tuple[datetime, datetime]] = {}
+    def __init__(self, policy: CallPolicy, db_time: _DbTime) -> None:
+        self.policy, self.db_time = policy, db_time
+        self._cache: dict[tuple[date, date], tuple[Any, Any]] = {}
 
-    def __call__(self, p: DuePoint) -> tuple[datetime, datetime]:
+    def __call__(self, p: DuePoint) -> tuple[Any, Any]:
         key = (p.due_on, p.last_day)
         if key not in self._cache:
             due_at = self.policy.next_allowed(self.policy.local_day_start(p.due_on))
-            self._cache[key] = (due_at, self.policy.local_day_start(p.last_day + timedelta(days=1)))
+            end = self.policy.local_day_start(p.last_day + timedelta(days=1))
+            self._cache[key] = (self.db_time(due_at), self.db_time(end))
         return self._cache[key]
 
 
@@ -74,10 +74,9 @@ def _matching(session: Session, defn: PlanDefinition, *, today: date, tz: ZoneIn
     conds += [anchor >= since, col(Patient.do_not_call).is_(False)]
     if patient_ids is not None:
         conds.append(col(Encounter.patient_id).in_(patient_ids))
-    query = (select(Encounter.id, Encounter.patient_id, Encounter.discharged_at, Encounter.admitted_at)
+    query = (select(Encounter.id, Encounter.patient_id, anchor)
              .join(Patient, col(Patient.id) == Encounter.patient_id).where(and_(*conds)))
-    for eid, pid, discharged, admitted in session.exec(query.execution_options(yield_per=20000)):
-        at = discharged or admitted
+    for eid, pid, at in session.exec(query.execution_options(yield_per=20000)):
         if at is not None:
             yield int(eid or 0), int(pid), at
 
@@ -94,29 +93,59 @@ def _stopped_patients(session: Session, plan: FollowUpPlan, scopes: dict[str, st
     return out
 
 
-def _insert_tasks(session: Session, rows: list[dict[str, Any]], now: datetime) -> int:
+_TASK_COLUMNS = ("patient_id", "plan_id", "anchor_encounter_id", "point", "questionnaire_key", "channel", "status",
+                 "due_at", "window_end_at", "team_id", "assignee_id", "priority", "queue_rank", "attempts",
+                 "max_attempts", "next_attempt_at", "callback_at", "lease_owner", "lease_expires_at", "final_outcome",
+                 "reason", "created_at", "closed_at")
+# Plain DB-API executemany on purpose: the generated rows are tuples of database-ready values (datetimes
+# converted once per distinct date), ~3x faster than SQLAlchemy's per-row parameter processing at 10^6 rows.
+_INSERT_TASKS = ("INSERT INTO task ({cols}) VALUES ({marks}) "
+                 "ON CONFLICT (plan_id, patient_id, anchor_encounter_id, point) DO NOTHING")
+_CREATION_EVENTS = text(
+    "INSERT INTO taskevent (task_id, at, actor, from_status, to_status, reason) "
+    "SELECT t.id, :now, :actor, '', 'planned', 'generated' FROM task t "
+    "WHERE t.plan_id = :plan_id AND t.created_at = :now "
+    "AND NOT EXISTS (SELECT 1 FROM taskevent e WHERE e.task_id = t.id)")
+
+
+class _DbTime:
+    """Datetimes as the driver wants them: SQLite text in UTC (SQLAlchemy's format), PostgreSQL aware values."""
+
+    def __init__(self, dialect: str) -> None:
+        self.sqlite = dialect == "sqlite"
+
+    def __call__(self, at: datetime) -> Any:
+        return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else at.astimezone(UTC)
+
+
+def _insert_tasks(session: Session, rows: list[tuple[Any, ...]]) -> None:
     if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = maker(Task).on_conflict_do_nothing(
-        index_elements=["plan_id", "patient_id", "anchor_encounter_id", "point"]).returning(col(Task.id))
-    ids = [row[0] for row in session.execute(stmt, rows)]
-    if ids:
-        session.execute(insert(TaskEvent), [
-            {"task_id": i, "at": now, "actor": ACTOR, "from_status": "", "to_status": TaskStatus.planned.value,
-             "reason": "generated"} for i in ids])
-    return len(ids)
+        return
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = _INSERT_TASKS.format(cols=", ".join(_TASK_COLUMNS), marks=", ".join([mark] * len(_TASK_COLUMNS)))
+    conn.exec_driver_sql(sql, rows)
+
+
+def _record_creation(session: Session, plan: FollowUpPlan, now_db: Any) -> int:
+    """One TaskEvent ('' -> planned) per task this run created; returns how many."""
+    result: Any = session.connection().execute(_CREATION_EVENTS, {"now": now_db, "actor": ACTOR, "plan_id": plan.id})
+    return int(result.rowcount or 0)
 
 
 def _cancel_superseded(session: Session, plan: FollowUpPlan, anchors: dict[int, int], now: datetime) -> int:
     """Open tasks of this plan anchored on an earlier stay of a patient who has a newer matching one."""
-    query = select(Task).where(Task.plan_id == plan.id, col(Task.status).in_(OPEN))
+    query = select(Task.id, Task.patient_id, Task.anchor_encounter_id).where(Task.plan_id == plan.id,
+                                                                            col(Task.status).in_(OPEN))
     if len(anchors) <= 1000:
         query = query.where(col(Task.patient_id).in_(list(anchors)))
-    stale = [t for t in session.exec(query).all()
-             if t.patient_id in anchors and t.anchor_encounter_id != anchors[t.patient_id]]
-    return len(cancel_open(session, stale, actor=ACTOR, now=now, reason="stopped: readmitted, plan restarted"))
+    stale_ids = [tid for tid, pid, eid in session.exec(query.execution_options(yield_per=20000))
+                 if pid in anchors and eid != anchors[pid]]
+    cancelled = 0
+    for i in range(0, len(stale_ids), 1000):
+        rows = session.exec(select(Task).where(col(Task.id).in_(stale_ids[i:i + 1000]))).all()
+        cancelled += len(cancel_open(session, rows, actor=ACTOR, now=now, reason="stopped: readmitted, plan restarted"))
+    return cancelled
 
 
 def plan_one(session: Session, plan: FollowUpPlan, *, now: datetime, rules: CallRules,
@@ -140,9 +169,16 @@ def plan_one(session: Session, plan: FollowUpPlan, *, now: datetime, rules: Call
     if restart:
         latest = {pid: max(items)[1] for pid, items in anchors.items()}
         report.cancelled_readmitted += _cancel_superseded(session, plan, latest, now)
-    due_times = _DueTimes(policy)
+    db_time = _DbTime(session.get_bind().dialect.name)
+    now_db = db_time(now)
+    due_times = _DueTimes(policy, db_time)
     points_cache: dict[date, list[DuePoint]] = {}
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
+    # the constant parts of a row in _TASK_COLUMNS order (hoisted out of the loop: 10^6 rows)
+    plan_id, prio = plan.id, plan.priority
+    head = (plan.questionnaire_key, plan.channel.value, TaskStatus.planned.value)
+    middle = (plan.team_id, None, prio, RANK_DUE * 1000 + 999 - prio, 0, plan.max_attempts)
+    tail = (None, "", None, "", "", now_db, None)
     for pid, items in anchors.items():
         if pid in stopped:
             report.skipped_stopped += 1
@@ -153,25 +189,13 @@ def plan_one(session: Session, plan: FollowUpPlan, *, now: datetime, rules: Call
                                                               horizon_days=rules.horizon_days)
             for p in points_cache[anchor_day]:
                 due_at, window_end_at = due_times(p)
-                rows.append(_row(plan, pid, eid, p.point, due_at, window_end_at, now))
+                rows.append((pid, plan_id, eid, p.point, *head, due_at, window_end_at, *middle, due_at, *tail))
             if len(rows) >= INSERT_BATCH:
-                report.created += _insert_tasks(session, rows, now)
+                _insert_tasks(session, rows)
                 rows = []
-    report.created += _insert_tasks(session, rows, now)
+    _insert_tasks(session, rows)
+    report.created += _record_creation(session, plan, now_db)
     return report
-
-
-def _row(plan: FollowUpPlan, pid: int, eid: int, point: str, due_at: datetime, window_end_at: datetime,
-         now: datetime) -> dict[str, Any]:
-    priority = plan.priority
-    return {
-        "patient_id": pid, "plan_id": plan.id, "anchor_encounter_id": eid, "point": point,
-        "questionnaire_key": plan.questionnaire_key, "channel": plan.channel, "status": TaskStatus.planned,
-        "due_at": due_at, "window_end_at": window_end_at, "team_id": plan.team_id, "assignee_id": None,
-        "priority": priority, "queue_rank": RANK_DUE * 1000 + 999 - priority, "attempts": 0,
-        "max_attempts": plan.max_attempts, "next_attempt_at": due_at, "callback_at": None, "lease_owner": "",
-        "lease_expires_at": None, "final_outcome": "", "reason": "", "created_at": now, "closed_at": None,
-    }
 
 
 def active_plans(session: Session, keys: Iterable[str] | None = None) -> list[FollowUpPlan]:
