@@ -11,14 +11,14 @@ PostgreSQL: a throw-away database on CALLCENTER_BENCH_PG_URL (default the local 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import random
 import statistics
 import tempfile
 import time
 import uuid
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
