@@ -235,7 +235,7 @@ class ReminderDialogue:
 
     def _greet(self) -> list[Action]:
         self.phase = Phase.asking
-        return self._put(identity_question(), self.prompts.greeting())
+        return self._put(identity_question(self.prompts.script.locale), self.prompts.greeting())
 
     # -- asking a question ---------------------------------------------------------------------------------------
     def _put(self, question: ChoiceQuestion, prompt: Prompt) -> list[Action]:

@@ -27,6 +27,7 @@ class CallJob:
     nurse_uri: str = ""  # transfer target for "0"; empty: a nurse calls back instead
     ring_timeout_s: float = 40.0
     max_call_s: float = 300.0
+    speech_locale: str = ""  # recognise spoken answers with this locale's model; empty: keys only
 
 
 @dataclass(frozen=True)

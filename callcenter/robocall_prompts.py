@@ -25,10 +25,15 @@ DECISION_VALUES = ("confirm", "reschedule", "decline", "repeat", "nurse")
 PERSONAL_PROMPTS = frozenset({"greeting", "identity_again", "reminder"})
 
 IDENTITY_OPTIONS = (
-    # (value, dtmf, phrases): the patient or a family member / someone else
-    ("yes", "1", ("是", "是的", "对", "对的", "我是", "是我", "家属", "我是家属", "嗯", "喂 是的")),
-    ("no", "2", ("不是", "打错了", "不认识", "没有这个人", "错了")),
+    # (value, dtmf key): the patient or a family member / someone else; phrases per locale below
+    ("yes", "1"),
+    ("no", "2"),
 )
+IDENTITY_PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "zh-CN": {"yes": ("是", "是的", "对", "对的", "我是", "是我", "家属", "我是家属", "嗯"),
+              "no": ("不是", "打错了", "不认识", "没有这个人", "错了")},
+    "ko-KR": {"yes": ("네", "예", "맞아요", "네 맞아요", "가족이에요"), "no": ("아니요", "아니에요", "잘못 거셨어요")},
+}
 
 
 class RobocallScriptError(ValueError):
@@ -114,6 +119,7 @@ class ReminderScript:
     confirm_notice: str
     reschedule_notice: str
     closing: str
+    locale: str = "zh-CN"
 
 
 def _question(item: Item, locale: str) -> ChoiceQuestion:
@@ -140,12 +146,13 @@ def reminder_script_from(script: Script, locale: str | None = None) -> ReminderS
         reschedule_when=_question(script.item(RESCHEDULE_WHEN), loc),
         decline_reason=_question(script.item(DECLINE_REASON), loc),
         confirm_notice=script.item(CONFIRM_NOTICE).text, reschedule_notice=script.item(RESCHEDULE_NOTICE).text,
-        closing=script.closing or "感谢您的接听，再见。",
+        closing=script.closing or "感谢您的接听，再见。", locale=loc,
     )
 
 
-def identity_question() -> ChoiceQuestion:
-    return ChoiceQuestion("identity", "", tuple(ChoiceOption(v, v, d, p) for v, d, p in IDENTITY_OPTIONS))
+def identity_question(locale: str = "zh-CN") -> ChoiceQuestion:
+    phrases = IDENTITY_PHRASES.get(locale, IDENTITY_PHRASES["zh-CN"])
+    return ChoiceQuestion("identity", "", tuple(ChoiceOption(v, v, d, phrases[v]) for v, d in IDENTITY_OPTIONS))
 
 
 class Prompts:

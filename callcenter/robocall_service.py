@@ -57,7 +57,8 @@ class RobocallService:
     def __init__(self, engine: Engine, rules: CallRules, *, robot: str, hospital_name: str, script: ReminderScript,
                  synth: PromptSynth, uri_for: Callable[[str], str], clock: Clock,
                  config: DialogueConfig | None = None, recordings_dir: Path | None = None,
-                 nurse_uri: str = "") -> None:
+                 nurse_uri: str = "", speech_locale: str = "") -> None:
+        self.speech_locale = speech_locale
         self.engine, self.rules, self.robot, self.clock = engine, rules, robot, clock
         self.owner = f"robot:{robot}"
         self.hospital_name, self.script, self.synth, self.uri_for = hospital_name, script, synth, uri_for
@@ -103,7 +104,8 @@ class RobocallService:
         logger.info("robot=%s task=%s attempt=%s prepared", self.robot, claim.task_id, attempt_id)
         return CallJob(job_id=f"attempt-{attempt_id}", task_id=claim.task_id, attempt_id=attempt_id,
                        uri=self.uri_for(number), facts=facts, script=self.script, prompt_wavs=wavs,
-                       config=self.config, record_path=record, nurse_uri=self.nurse_uri)
+                       config=self.config, record_path=record, nurse_uri=self.nurse_uri,
+                       speech_locale=self.speech_locale)
 
     def record(self, report: CallReport) -> RobotCallRecord:
         """Write one finished call: attempt times and SIP id, the recording, then the outcome and follow-up."""

@@ -13,8 +13,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from callcenter.ports import (
     CallStateChanged,
     DtmfReceived,
     PlaybackFinished,
+    Recognizer,
+    TapSink,
+    Utterance,
 )
 from callcenter.robocall import (
     Action,
@@ -33,6 +37,8 @@ from callcenter.robocall import (
     DtmfKey,
     Event,
     HangUp,
+    Heard,
+    Listen,
     Play,
     PromptDone,
     ReminderDialogue,
@@ -53,6 +59,37 @@ from softphone.phone import PjsuaPhone
 logger = logging.getLogger(__name__)
 
 TICK_S = 0.1
+
+
+
+class SpeechRecognizer(Recognizer, Protocol):
+    """A Recognizer that also takes the softphone's tap frames (e.g. ``asr.pool.AsrPool``)."""
+
+    def start(self) -> object: ...
+
+    def tap_sink(self) -> TapSink: ...
+
+    def close(self) -> None: ...
+
+
+# Builds speech recognition in a worker (picklable, e.g. functools.partial(AsrPool, {"zh-CN": model_dir})): it is
+# called with the callback for recognition events (Utterance and others) and returns the recogniser.
+SpeechFactory = Callable[[Callable[[object], None]], SpeechRecognizer]
+
+
+class _TeeTap:
+    """One tap, two consumers: the robot's voice activity and the speech recogniser."""
+
+    def __init__(self, *sinks: TapSink) -> None:
+        self.sinks = sinks
+
+    def send(self, frame: AudioFrame) -> None:
+        for sink in self.sinks:
+            sink.send(frame)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
 
 
 class _VoiceTap:
@@ -104,6 +141,7 @@ class _Call:
     queued: str | None = None
     hanging_up: bool = False
     sip_call_id: str = ""
+    speech: bool = False
     played: list[str] = field(default_factory=list)
 
     def t(self) -> float:
@@ -112,7 +150,8 @@ class _Call:
 
 class RobocallWorker:
     def __init__(self, name: str, phone: PjsuaPhone, tap: _VoiceTap, events: queue.Queue[Any],
-                 progress: Any = None) -> None:
+                 progress: Any = None, recognizer: Recognizer | None = None) -> None:
+        self.recognizer = recognizer
         self.name = name
         self.phone = phone
         self.tap = tap
@@ -135,7 +174,11 @@ class RobocallWorker:
         self.calls[call_id] = _Call(job, ReminderDialogue(prompts, config), time.monotonic())
         return None
 
-    def handle(self, item: CallEvent | tuple[str, VoiceStarted | VoiceEnded]) -> CallReport | None:
+    def handle(self, item: CallEvent | Utterance | tuple[str, VoiceStarted | VoiceEnded] | object
+               ) -> CallReport | None:
+        if isinstance(item, Utterance):
+            self._heard(item)
+            return None
         if isinstance(item, tuple):
             call_id, voice = item
             call = self.calls.get(call_id)
@@ -143,9 +186,9 @@ class RobocallWorker:
                 shifted = type(voice)(round(voice.at_s + call.media_offset_s, 3))
                 self._feed(call_id, call, shifted)
             return None
-        call = self.calls.get(item.call_id)
+        call = self.calls.get(getattr(item, "call_id", ""))
         if call is None:
-            return None
+            return None  # another call's, or a recogniser status (partial text, speech unavailable …)
         if isinstance(item, CallStateChanged):
             if item.state is CallState.confirmed and call.answered_at is None:
                 call.answered_at = call.media_offset_s = call.t()
@@ -154,6 +197,8 @@ class RobocallWorker:
                 except SoftphoneError as exc:
                     logger.debug("call_info %s: %s", item.call_id, exc)
                 self._progress(call, "answered")
+                if self.recognizer is not None and call.job.speech_locale:
+                    call.speech = self.recognizer.open_stream(item.call_id, call.job.speech_locale)
                 self._feed(item.call_id, call, Answered(call.answered_at))
             elif item.state is CallState.disconnected:
                 return self._finish(item.call_id, call, item.sip_status)
@@ -170,6 +215,20 @@ class RobocallWorker:
         elif isinstance(item, CallFailed):
             logger.warning("worker=%s call=%s failed: %s", self.name, item.call_id, item.message)
         return None
+
+    def _heard(self, utt: Utterance) -> None:
+        call = self.calls.get(utt.call_id)
+        question = call.dialogue.question if call is not None else None
+        if call is None or question is None:
+            return
+        value = None
+        for text in (utt.text, *utt.alternatives):
+            value = question.match(text)
+            if value is not None:
+                break
+        offset = call.media_offset_s
+        self._feed(utt.call_id, call, Heard(utt.text, value, utt.confidence, round(utt.t0_s + offset, 3),
+                                            round(utt.t1_s + offset, 3)))
 
     def tick(self) -> None:
         for call_id, call in list(self.calls.items()):
@@ -201,7 +260,9 @@ class RobocallWorker:
             except SoftphoneError as exc:
                 logger.warning("worker=%s call=%s transfer failed: %s", self.name, call_id, exc)
                 self._hangup(call_id, call)
-        # StopPrompt and Listen: handled by prompt queueing above; grammars matter only with an ASR worker
+        elif isinstance(action, Listen) and call.speech and self.recognizer is not None:
+            self.recognizer.set_grammar(call_id, action.item_id, action.phrases)
+        # StopPrompt: a playing WAV cannot be cut short; the next prompt is queued behind it (see Play)
 
     def _play(self, call_id: str, call: _Call, key: str) -> None:
         wav = call.job.prompt_wavs.get(key)
@@ -226,6 +287,8 @@ class RobocallWorker:
 
     def _finish(self, call_id: str, call: _Call, sip_status: int) -> CallReport:
         del self.calls[call_id]
+        if call.speech and self.recognizer is not None:
+            self.recognizer.close_stream(call_id)
         duration = call.t()
         if call.dialogue.result is None and call.answered_at is not None:
             call.dialogue.handle(RemoteHangup(duration))
@@ -241,20 +304,26 @@ class RobocallWorker:
 
 
 def run_worker(name: str, phone_config: PhoneConfig, jobs: Any, reports: Any, max_calls: int,
-               log_level: int = logging.INFO) -> None:
+               log_level: int = logging.INFO, speech: SpeechFactory | None = None) -> None:
     """Process entry: serve jobs until a ``None`` job arrives and every call has ended."""
     logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
     events: queue.Queue[Any] = queue.Queue()
     tap = _VoiceTap(events)
+    recognizer: SpeechRecognizer | None = None
+    sink: TapSink = tap
     try:
-        phone = PjsuaPhone(phone_config, tap_sink=tap)
+        if speech is not None:  # recognition runs in its own processes; only frames and results pass here
+            recognizer = speech(events.put)
+            recognizer.start()
+            sink = _TeeTap(tap, recognizer.tap_sink())
+        phone = PjsuaPhone(phone_config, tap_sink=sink)
     except Exception as exc:  # report why the worker could not start, then exit
         logger.exception("worker %s could not start its phone", name)
         reports.put(WorkerStopped(name, str(exc)))
         return
     try:
         phone.add_listener(events.put)
-        worker = RobocallWorker(name, phone, tap, events, progress=reports)
+        worker = RobocallWorker(name, phone, tap, events, progress=reports, recognizer=recognizer)
         reports.put(WorkerStarted(name, phone.local_uri))
         accepting, last_tick = True, time.monotonic()
         while accepting or worker.calls:
@@ -286,4 +355,6 @@ def run_worker(name: str, phone_config: PhoneConfig, jobs: Any, reports: Any, ma
         raise
     finally:
         phone.close()
+        if recognizer is not None:
+            recognizer.close()
     reports.put(WorkerStopped(name))

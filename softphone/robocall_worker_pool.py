@@ -26,17 +26,21 @@ class WorkerPoolError(SoftphoneError):
     """A worker process could not start; the message carries its reason."""
 
 
-def _worker_entry(name: str, config: PhoneConfig, jobs: Any, reports: Any, max_calls: int, log_level: int) -> None:
+def _worker_entry(name: str, config: PhoneConfig, jobs: Any, reports: Any, max_calls: int, log_level: int,
+                  speech: Any) -> None:
     # imported in the child only: the supervisor process never loads pjsua2
     from softphone.robocall_worker import run_worker
 
-    run_worker(name, config, jobs, reports, max_calls, log_level)
+    run_worker(name, config, jobs, reports, max_calls, log_level, speech)
 
 
 class WorkerPool:
     def __init__(self, phone_config: PhoneConfig, *, workers: int, calls_per_worker: int = WHEEL_MAX_CALLS,
-                 first_port: int | None = None, on_progress: Callable[[CallProgress], None] | None = None) -> None:
+                 first_port: int | None = None, on_progress: Callable[[CallProgress], None] | None = None,
+                 speech: Any = None) -> None:
+        """``speech``: a picklable SpeechFactory (see softphone.robocall_worker) each worker calls once."""
         self.on_progress = on_progress
+        self.speech = speech
         if not 1 <= calls_per_worker <= WHEEL_MAX_CALLS:
             raise WorkerPoolError(f"calls per worker must be 1-{WHEEL_MAX_CALLS} (the pjsua2 wheel's limit)")
         self.calls_per_worker = calls_per_worker
@@ -61,7 +65,7 @@ class WorkerPool:
         for n, config in enumerate(self.configs, start=1):
             proc = self._ctx.Process(target=_worker_entry, name=f"robocall-w{n}",
                                      args=(f"w{n}", config, self.jobs, self.reports, self.calls_per_worker,
-                                           logging.getLogger().getEffectiveLevel()))
+                                           logging.getLogger().getEffectiveLevel(), self.speech))
             proc.start()
             self.processes.append(proc)
         while len(self.local_uris) < len(self.configs):

@@ -6,6 +6,7 @@ per machine; several robocallers share the queue through leases, so adding machi
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ from types import FrameType
 import click
 from sqlmodel import Session
 
+from asr.models import resolve_models
+from asr.pool import AsrPool
 from callcenter.call_rules import rules_from_settings
 from callcenter.cli import AppContext, pass_app
 from callcenter.clock import SystemClock
@@ -53,10 +56,12 @@ def prompt_synth(cache: TtsCache, locale: str, staff_dir: Path | None) -> Callab
               help="Staff recordings of the fixed prompts, named <prompt key>.wav.")
 @click.option("--nurse-uri", default="", help="Transfer target for '0' (talk to a nurse); empty: a callback.")
 @click.option("--uri-template", default="", help="Dial plan without a registrar, e.g. sip:{number}@10.0.0.5:5060.")
+@click.option("--speech", "speech_locale", default="",
+              help="Also take spoken answers, with this locale's model from CALLCENTER_ASR_MODELS (e.g. zh-CN).")
 @click.option("--once", is_flag=True, help="Stop when no robot task can be called now.")
 @pass_app
 def command(app: AppContext, workers: int, calls_per_worker: int, robot: str | None, prompts_dir: Path | None,
-            nurse_uri: str, uri_template: str, once: bool) -> None:
+            nurse_uri: str, uri_template: str, speech_locale: str, once: bool) -> None:
     """Call due robot-channel tasks with the recall-reminder script until stopped (SIGTERM / Ctrl-C)."""
     settings = app.settings
     rules = rules_from_settings(settings)
@@ -68,7 +73,14 @@ def command(app: AppContext, workers: int, calls_per_worker: int, robot: str | N
     if not compiled:
         raise click.ClickException("the published recall-reminder questionnaire has no compiled script; "
                                    "publish it again with `callcenter scripts publish`")
-    script = reminder_script_from(Script.from_dict(compiled))
+    script = reminder_script_from(Script.from_dict(compiled), speech_locale or None)
+    speech = None
+    if speech_locale:
+        models = resolve_models(settings.asr_models)
+        if speech_locale not in models:
+            raise click.ClickException(f"no speech model for {speech_locale}: add it to CALLCENTER_ASR_MODELS")
+        # each telephony worker builds its own ASR pool (Vosk runs in the pool's processes, not in the worker)
+        speech = functools.partial(AsrPool, {speech_locale: str(models[speech_locale])})
 
     def uri_for(number: str) -> str:
         digits = number.replace("-", "")
@@ -79,9 +91,10 @@ def command(app: AppContext, workers: int, calls_per_worker: int, robot: str | N
         app.engine, rules, robot=robot or f"{socket.gethostname()}-{os.getpid()}", hospital_name=settings.hospital_name,
         script=script, synth=prompt_synth(cache, settings.locale, prompts_dir), uri_for=uri_for, clock=SystemClock(),
         config=DialogueConfig(transfer_available=bool(nurse_uri)), recordings_dir=settings.recordings_path,
-        nurse_uri=nurse_uri,
+        nurse_uri=nurse_uri, speech_locale=speech_locale,
     )
-    pool = WorkerPool(PhoneConfig.from_settings(settings), workers=workers, calls_per_worker=calls_per_worker)
+    pool = WorkerPool(PhoneConfig.from_settings(settings), workers=workers, calls_per_worker=calls_per_worker,
+                      speech=speech)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

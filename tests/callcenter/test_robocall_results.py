@@ -40,11 +40,12 @@ RULES = CallRules()
 
 
 class World:
-    def __init__(self, engine: Engine, *, max_attempts: int = 3) -> None:
+    def __init__(self, engine: Engine, *, max_attempts: int = 3, publish: bool = True) -> None:
         self.engine = engine
         with session_scope(engine) as s:
             seed_outcomes(s)
-            s.add(Questionnaire(key="recall-reminder", version=1, status=QuestionnaireStatus.published))
+            status = QuestionnaireStatus.published if publish else QuestionnaireStatus.draft
+            s.add(Questionnaire(key="recall-reminder", version=1 if publish else 0, status=status))
             plan = FollowUpPlan(key="revisit", name="复诊提醒", questionnaire_key="recall-reminder",
                                 channel=Channel.robot_call, stop_rules={"refused": "plan"})
             patient = Patient(name="张三", sex=Sex.male, mrn="r1")
@@ -178,9 +179,6 @@ def test_without_escalation_an_unreachable_task_stays_closed(sqlite_engine: Engi
 
 
 def test_answers_need_the_published_recall_script(sqlite_engine: Engine) -> None:
-    world = World(sqlite_engine)
-    with session_scope(sqlite_engine) as s:
-        for q in s.exec(select(Questionnaire)).all():
-            q.status = QuestionnaireStatus.draft
+    world = World(sqlite_engine, publish=False)  # only a draft exists
     with pytest.raises(NotFound, match="publish the recall-reminder script"):
         world.record(CallResult("completed", FollowUp.close, (RecordedAnswer("decision", "confirm", "dtmf", "1"),)))
