@@ -12,6 +12,7 @@ Errors subclass ``IdentityError`` (an ``InvalidInput``) with a reason a clerk ca
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -91,7 +92,7 @@ def check_digit(first17: str) -> str:
     """The GB 11643 check character (``0``–``9`` or ``X``) of the first 17 digits."""
     if len(first17) != 17 or not first17.isdigit():
         raise InvalidNationalId(f"need 17 digits to compute a check digit, got {len(first17)} characters")
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
+    total = sum(map(operator.mul, map(int, first17), _WEIGHTS))
     return _CHECK_CHARS[total % 11]
 
 

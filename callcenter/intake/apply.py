@@ -180,11 +180,14 @@ class _Batch:
             target.values["source_system"], target.values["mrn"] = rec.source_system, rec.mrn
         if rec.mrn:
             self.by_key.setdefault(key, target)
+        values = target.values
         for name in _PATIENT_FIELDS:
             value = getattr(rec, name)
-            if name == "sex" and value is Sex.unknown and target.values.get("sex") is not Sex.unknown:
+            if value is None or values.get(name) == value:
                 continue
-            target.set(name, value)
+            if name == "sex" and value is Sex.unknown:
+                continue  # "unknown" never overwrites a known sex
+            values[name] = value
         if rec.national_id:
             self.by_nid[rec.national_id] = target
         book = self.phones.setdefault(id(target), {})
@@ -228,8 +231,11 @@ class _Batch:
                             "discharged_at": None, "diagnosis_code": "", "diagnosis_text": "", "attending": "",
                             "cancelled": False, "patient_id": None}, new=True)
             self.encounters[key] = state
+        values = state.values
         for name in _ENCOUNTER_FIELDS:
-            state.set(name, getattr(rec, name))
+            value = getattr(rec, name)
+            if value is not None and values.get(name) != value:
+                values[name] = value
         self.enc_patient[id(state)] = patient
         if patient.id is not None:
             state.set("patient_id", patient.id)

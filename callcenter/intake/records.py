@@ -124,13 +124,6 @@ class IntakeRecord:
 _OWNER_BY_CODE = {o.value: o for o in PhoneOwner}
 
 
-def _text(raw: Mapping[str, Any], name: str) -> str:
-    value = raw.get(name)
-    if value is None:
-        return ""
-    return str(value).strip()
-
-
 def parse_datetime(value: Any, tz: tzinfo = HOSPITAL_TZ) -> datetime:
     """A timezone-aware UTC datetime from ISO text, ``2026/05/10 14:30``, ``20260510143000`` or a datetime.
 
@@ -176,16 +169,17 @@ def validate_row(
     ``phones`` are extra (number, relationship) pairs besides the ``phone*`` columns of ``raw``.
     """
     errors: list[RowError] = []
+    text = {k: (v.strip() if type(v) is str else str(v).strip()) for k, v in raw.items() if v is not None}
 
     def bad(field: str, reason: str) -> None:
         errors.append(RowError(line, field, reason))
 
-    mrn = _text(raw, "mrn")
+    mrn = text.get("mrn", "")
     national_id: str | None = None
     sex: Sex | None = None
     birth: date | None = None
     region: str | None = None
-    nid_text = _text(raw, "national_id")
+    nid_text = text.get("national_id", "")
     if nid_text:
         try:
             nid = parse_national_id(nid_text, today=(now or datetime.now(UTC)).date())
@@ -197,7 +191,7 @@ def validate_row(
         bad("mrn", "a patient needs a national ID or an MRN (病案号)")
     if len(mrn) > 64:
         bad("mrn", "longer than 64 characters")
-    sex_text = _text(raw, "sex").lower()
+    sex_text = text.get("sex", "").lower()
     if sex_text:
         given = _SEX.get(sex_text)
         if given is None:
@@ -217,13 +211,13 @@ def validate_row(
                 bad("birth_date", "does not match the birth date in the national ID")
             birth = given_birth
     language: str | None = None
-    lang_text = _text(raw, "language")
+    lang_text = text.get("language", "")
     if lang_text:
         language = _LANG_ALIASES.get(lang_text.lower(), lang_text)
         if not _LANG.fullmatch(language):
             bad("language", f"{lang_text!r} is not a language tag like zh-CN or ko-KR")
     deceased: bool | None = None
-    dec_text = _text(raw, "deceased").lower()
+    dec_text = text.get("deceased", "").lower()
     if dec_text:
         if dec_text in _TRUE:
             deceased = True
@@ -232,18 +226,18 @@ def validate_row(
         else:
             bad("deceased", f"{dec_text!r} is not yes/no")
     deceased_on: date | None = None
-    if _text(raw, "deceased_on"):
+    if text.get("deceased_on", ""):
         try:
             deceased_on = parse_date(raw["deceased_on"])
             deceased = True
         except ValueError:
             bad("deceased_on", "not a date; write YYYY-MM-DD")
-    name = _text(raw, "name") or None
+    name = text.get("name", "") or None
     if name is not None and len(name) > 100:
         bad("name", "longer than 100 characters")
 
     phone_records: list[PhoneRecord] = []
-    pairs = [(_text(raw, slot), _text(raw, f"{slot}_owner"), slot) for slot in PHONE_SLOTS]
+    pairs = [(text.get(slot, ""), text.get(f"{slot}_owner", ""), slot) for slot in PHONE_SLOTS]
     pairs += [(number, owner, "phone") for number, owner in phones]
     for number, owner, slot in pairs:
         if not number:
@@ -262,16 +256,16 @@ def validate_row(
         region_code=region, language=language, deceased=deceased, deceased_on=deceased_on,
         phones=tuple(phone_records),
     )
-    encounter = _encounter(raw, source_system, tz, now, bad)
+    encounter = _encounter(raw, text, source_system, tz, now, bad)
     if errors:
         raise RowRejected(errors)
     return IntakeRecord(line=line, patient=patient, encounter=encounter)
 
 
-def _encounter(raw: Mapping[str, Any], source_system: str, tz: tzinfo, now: datetime | None,
-               bad: Any) -> EncounterRecord | None:
-    source_id = _text(raw, "encounter_id")
-    given = [f for f in ENCOUNTER_FIELDS[1:] if raw.get(f) not in (None, "")]
+def _encounter(raw: Mapping[str, Any], text: dict[str, str], source_system: str, tz: tzinfo,
+               now: datetime | None, bad: Any) -> EncounterRecord | None:
+    source_id = text.get("encounter_id", "")
+    given = [f for f in ENCOUNTER_FIELDS[1:] if text.get(f)]
     if not source_id:
         if given:
             bad("encounter_id", f"{', '.join(given)} given without an encounter id (就诊号)")
@@ -279,7 +273,7 @@ def _encounter(raw: Mapping[str, Any], source_system: str, tz: tzinfo, now: date
     if len(source_id) > 64:
         bad("encounter_id", "longer than 64 characters")
     kind: EncounterKind | None = None
-    kind_text = _text(raw, "kind").lower()
+    kind_text = text.get("kind", "").lower()
     if kind_text:
         kind = _KIND.get(kind_text)
         if kind is None:
@@ -299,16 +293,16 @@ def _encounter(raw: Mapping[str, Any], source_system: str, tz: tzinfo, now: date
         bad("discharged_at", "is before admitted_at")
     if now is not None and admitted and admitted > now:
         bad("admitted_at", "is in the future")
-    code = _text(raw, "diagnosis_code")
+    code = text.get("diagnosis_code", "")
     if code:
         code = code[0].upper() + code[1:]
         if not _ICD10.fullmatch(code):
             bad("diagnosis_code", f"{code!r} is not an ICD-10 code like I10 or E11.900")
-    texts = {f: _text(raw, f) or None for f in ("department", "diagnosis_text", "attending")}
+    texts = {f: text.get(f, "") or None for f in ("department", "diagnosis_text", "attending")}
     for f, limit in (("department", 100), ("diagnosis_text", 200), ("attending", 100)):
         if texts[f] and len(texts[f] or "") > limit:
             bad(f, f"longer than {limit} characters")
-    action = EncounterAction(_text(raw, "event") or "upsert") if _text(raw, "event") in (
+    action = EncounterAction(text.get("event", "") or "upsert") if text.get("event", "") in (
         "", "upsert", "cancel", "cancel_discharge") else EncounterAction.upsert
     return EncounterRecord(
         source_system=source_system, source_id=source_id, kind=kind, department=texts["department"],
