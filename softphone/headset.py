@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from softphone.media import CallMedia
 logger = logging.getLogger(__name__)
 
 FRAME_MS = 20
+_FLOWING_CALLBACKS = 5  # callbacks per direction before the headset counts as running
 _PACTL_TIMEOUT_S = 5.0
 
 
@@ -180,8 +182,14 @@ class HeadsetStreams:
         self._in_channels, self._out_channels = _in_channels(choice.input), _out_channels(choice.output)
         self._streams: list[Any] = []
         self.callback_errors = 0
+        self.mic_callbacks = 0
+        self.speaker_callbacks = 0
+        self._flowing = threading.Event()
 
     def _mic_callback(self, in_data: bytes | None, frame_count: int, time_info: Any, status: int) -> tuple[None, int]:
+        self.mic_callbacks += 1
+        if self.mic_callbacks == _FLOWING_CALLBACKS and self.speaker_callbacks >= _FLOWING_CALLBACKS:
+            self._flowing.set()
         try:
             if in_data:
                 self._on_mic(stereo_to_mono(in_data) if self._in_channels == 2 else in_data)
@@ -191,6 +199,9 @@ class HeadsetStreams:
 
     def _speaker_callback(self, in_data: Any, frame_count: int, time_info: Any, status: int) -> tuple[bytes, int]:
         want = frame_count * 2
+        self.speaker_callbacks += 1
+        if self.speaker_callbacks == _FLOWING_CALLBACKS and self.mic_callbacks >= _FLOWING_CALLBACKS:
+            self._flowing.set()
         try:
             pcm = self._speaker()
             while len(pcm) < want:
@@ -227,6 +238,16 @@ class HeadsetStreams:
                 f"{self.rate_hz} Hz: {exc}. Is another program holding it? Try `callcenter devices list`."
             ) from exc
         logger.info("headset open: out=%s in=%s rate=%s Hz", self.choice.output.label, self.choice.input.label, self.rate_hz)
+
+    def wait_flowing(self, timeout_s: float = 5.0) -> None:
+        """Wait until both devices deliver callbacks: opening a device can take a second (PulseAudio ~1 s),
+        and audio of a call that starts before that is lost."""
+        if not self._flowing.wait(timeout_s):
+            raise HardwareError(
+                f"the headset opened but delivers no audio after {timeout_s:.0f} s (microphone callbacks: "
+                f"{self.mic_callbacks}, earphone callbacks: {self.speaker_callbacks}); check "
+                "`callcenter devices test`"
+            )
 
     def close(self) -> None:
         streams, self._streams = self._streams, []
@@ -291,9 +312,10 @@ class Headset:
         self.pa = pa if pa is not None else open_pyaudio()
         self.rate_hz = rate_hz or negotiate_rate(self.pa, choice)
         frame_bytes = self.rate_hz * FRAME_MS // 1000 * 2
-        # 60 ms target depth absorbs PulseAudio's bursty callbacks; past 200 ms the oldest audio is dropped.
-        self.mic_buffer = DriftBuffer(frame_bytes, target_frames=3, max_frames=10)
-        self.speaker_buffer = DriftBuffer(frame_bytes, target_frames=3, max_frames=10)
+        # 60 ms target depth absorbs bursty callbacks; only a backlog past 240 ms (a stalled reader, or a clock
+        # running fast for a long time) is dropped back to the target, so short stalls cost no audio.
+        self.mic_buffer = DriftBuffer(frame_bytes, target_frames=3, max_frames=12)
+        self.speaker_buffer = DriftBuffer(frame_bytes, target_frames=3, max_frames=12)
         profile = choice.profile
         self.mic_gain_db = profile.mic_gain_db if profile else 0.0
         self.speaker_gain_db = profile.speaker_gain_db if profile else 0.0
@@ -321,8 +343,15 @@ class Headset:
     def _next_speaker_frame(self) -> bytes:
         return apply_gain(self.speaker_buffer.read(), self.speaker_gain_db)
 
-    def open(self) -> None:
+    def open(self, wait_s: float = 5.0) -> None:
+        """Open both streams and wait until audio flows (do it before dialling, once per session)."""
         self.streams.start()
+        if wait_s > 0:
+            try:
+                self.streams.wait_flowing(wait_s)
+            except HardwareError:
+                self.streams.close()
+                raise
 
     # -- softphone.media.MediaHook: both run on the pj thread ---------------------------------------------------
     def media_started(self, media: CallMedia) -> None:
