@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -16,6 +17,7 @@ from sqlmodel import Session
 from callcenter.errors import InvalidInput, PermissionDenied
 from callcenter.events import EventKind, attempt_room
 from callcenter.models import CallAttempt, TranscriptSegment
+from callcenter.nurse_calls import note_call_state
 from callcenter.users import StaffMember
 
 logger = logging.getLogger(__name__)
@@ -46,8 +48,9 @@ def _number(value: Any, name: str) -> float:
     return float(value)
 
 
-def accept_agent_event(session: Session, agent: StaffMember, data: Any) -> Forward:
-    """Validate one event from ``agent``'s softphone; store transcript lines; say where to forward it."""
+def accept_agent_event(session: Session, agent: StaffMember, data: Any, *, now: datetime) -> Forward:
+    """Validate one event from ``agent``'s softphone; store transcript lines and the call's answer / end
+    times; say where to forward it."""
     if not isinstance(data, dict):
         raise InvalidInput("an agent event is an object with kind and attempt_id")
     try:
@@ -76,5 +79,8 @@ def accept_agent_event(session: Session, agent: StaffMember, data: Any) -> Forwa
             item_id=str(payload.get("item_id", ""))[:64],
         ))
         session.flush()
+    if kind is EventKind.call_state:
+        note_call_state(session, attempt_id, str(payload.get("state", "")), now=now,
+                        sip_call_id=str(data.get("sip_call_id", "")))
     logger.debug("attempt=%s agent event %s", attempt_id, kind.value)
     return Forward(kind, attempt_room(attempt_id), payload)

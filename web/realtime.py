@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask import session as flask_session
 from flask_login import current_user
 from flask_socketio import SocketIO, join_room, leave_room
@@ -26,7 +26,7 @@ from callcenter.errors import CallCenterError
 from callcenter.events import SUPERVISORS, agent_room, attempt_room, user_room
 from callcenter.models import Role
 from callcenter.settings import Settings
-from web.services import db
+from web.services import db, state
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,16 @@ def notifier_for(app: Flask) -> SocketIONotifier:
     return SocketIONotifier(socketio_for(app))
 
 
+def agent_online(user_id: int) -> bool:
+    """Whether the user's softphone agent is connected. Only this process is visible: with a Redis message
+    queue (several processes) the agent may be connected elsewhere, so it is assumed online."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.extensions["callcenter"].settings.redis_url:
+        return True
+    manager = socketio_for(app).server.manager
+    return any(True for _ in manager.get_participants("/", agent_room(user_id)))
+
+
 def _register_handlers(socketio: SocketIO) -> None:
     def connect(auth: Any = None) -> bool:
         if current_user.is_authenticated:
@@ -129,7 +139,8 @@ def _register_handlers(socketio: SocketIO) -> None:
                 agent = users.get_member(db_session, agent_id)
                 if agent is None or not agent.active:
                     return {"ok": False, "error": "agent user is deactivated"}
-                forward = call_events.accept_agent_event(db_session, agent, data)
+                forward = call_events.accept_agent_event(db_session, agent, data,
+                                                         now=state().services.clock.now())
         except CallCenterError as exc:
             logger.warning("agent user=%s event refused: %s", agent_id, type(exc).__name__)
             return {"ok": False, "error": str(exc)}

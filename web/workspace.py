@@ -10,19 +10,25 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from callcenter import call_form, disclosure, queue, worklist
+from callcenter import call_form, disclosure, nurse_calls, queue, worklist
 from callcenter import patient_panel as panels
-from callcenter.errors import InvalidInput
+from callcenter.errors import Conflict, InvalidInput
 from callcenter.events import SUPERVISORS, EventKind, agent_room, attempt_room
 from callcenter.models import AnswerSource, Role
 from callcenter.privacy import PATIENT_DATA_ROLES
 from web.auth import ALL_ROLES, home_for, public, remote_addr, role_required
-from web.realtime import notifier_for
+from web.realtime import agent_online, notifier_for
 from web.services import db, local_today, state
 
 bp = Blueprint("workspace", __name__)
 
 PATIENT_ROLES = tuple(sorted(PATIENT_DATA_ROLES))
+
+
+class AgentOffline(Conflict):
+    pass
+
+
 QUEUE_ROLES = (Role.nurse, Role.supervisor)
 CALL_ROLES = (Role.nurse,)
 
@@ -89,9 +95,8 @@ def call(task_id: int) -> Any:
         form = call_form.open_form(session, task_id, current_user.member, attempt_id=screen.open_attempt_id,
                                    hospital_name=current.settings.hospital_name, today=local_today(),
                                    now=current.services.clock.now()) if screen.held_by_me else None
-    # TODO(softphone): the call controls send commands to her softphone agent once the agent's dial /
-    # start-attempt service lands; until then they are disabled.
-    return render_template("workspace/call.html", screen=screen, panel=panel, form=form)
+    return render_template("workspace/call.html", screen=screen, panel=panel, form=form,
+                           agent_online=agent_online(current_user.id))
 
 
 def _answer_value(form: Any) -> object:
@@ -186,3 +191,36 @@ def release(task_id: int) -> Any:
                             now=current.services.clock.now(), reason="skipped by the nurse")
     flash(f"随访任务 #{task_id} 已放回队列。", "info")
     return redirect(url_for("workspace.queue"))
+
+
+def _send(command: nurse_calls.AgentCommand) -> None:
+    notifier_for(current_app._get_current_object()).emit(  # type: ignore[attr-defined]
+        EventKind.agent_command, command.payload, command.room)
+
+
+@bp.post("/workspace/tasks/<int:task_id>/dial")
+@role_required(*CALL_ROLES)
+def dial(task_id: int) -> Any:
+    """Start a call attempt on the chosen number and tell her softphone agent to dial it."""
+    phone = request.form.get("phone_id", "")
+    if not phone.isdigit():
+        raise InvalidInput("choose the number to call")
+    if not agent_online(current_user.id):
+        raise AgentOffline("您的软电话（坐席）未连接：请在本机启动 callcenter softphone 后再拨号 "
+                           "(the softphone agent of this seat is not connected)")
+    with db() as session:
+        _, command = nurse_calls.start_attempt(session, task_id, current_user.member, phone_id=int(phone),
+                                               now=state().services.clock.now())
+    _send(command)
+    return redirect(url_for("workspace.call", task_id=task_id))
+
+
+@bp.post("/workspace/attempts/<int:attempt_id>/<command>")
+@role_required(*CALL_ROLES)
+def call_control(attempt_id: int, command: str) -> Any:
+    """hangup / hold / resume / mute / unmute / dtmf / transfer, sent to her softphone agent."""
+    with db() as session:
+        order = nurse_calls.control(session, attempt_id, current_user.member, command,
+                                    argument=request.form.get("argument", ""))
+    _send(order)
+    return "", 204

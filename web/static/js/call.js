@@ -96,6 +96,12 @@
     });
   }
 
+  var phoneSelect = $("phone_id");
+  if (phoneSelect && $("wrap-up-phone")) {
+    $("wrap-up-phone").value = phoneSelect.value;
+    phoneSelect.addEventListener("change", function () { $("wrap-up-phone").value = phoneSelect.value; });
+  }
+
   document.body.addEventListener("htmx:afterSwap", function () { current = null; var i = $("answer-value"); if (i) i.focus(); });
   document.body.addEventListener("htmx:responseError", function (ev) {
     var text = ev.detail && ev.detail.xhr ? ev.detail.xhr.responseText : "";

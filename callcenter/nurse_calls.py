@@ -1,0 +1,108 @@
+"""Call control of a nurse's call: start an attempt on a task she holds, the commands her softphone agent
+receives, and the attempt's times as the agent reports the call's state.
+
+The agent is told over Socket.IO (``EventKind.agent_command`` to her agent room); this module only decides and
+records — what to send, to whom, and whether it is allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from callcenter import queue
+from callcenter.errors import Conflict, InvalidInput, NotFound
+from callcenter.events import agent_room
+from callcenter.models import CallAttempt, Patient, PatientPhone
+from callcenter.users import StaffMember
+from callcenter.worklist import owner_of, require_holder
+
+logger = logging.getLogger(__name__)
+
+SIMPLE_COMMANDS = ("hangup", "hold", "resume", "mute", "unmute")
+_DTMF = re.compile(r"^[0-9*#]{1,32}$")
+
+
+class CallInProgress(Conflict):
+    pass
+
+
+class AttemptEnded(Conflict):
+    pass
+
+
+@dataclass(frozen=True)
+class AgentCommand:
+    room: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def start_attempt(session: Session, task_id: int, nurse: StaffMember, *, phone_id: int, now: datetime
+                  ) -> tuple[int, AgentCommand]:
+    """A new call attempt on the task she holds, to one of the patient's valid numbers; the dial command."""
+    task = require_holder(session, task_id, nurse, now=now)
+    phone = session.get(PatientPhone, phone_id)
+    if phone is None or phone.patient_id != task.patient_id:
+        raise InvalidInput(f"phone {phone_id} is not a number of this task's patient")
+    if phone.invalid:
+        raise InvalidInput("this number is marked invalid (空号/错号); choose another number")
+    open_call = session.exec(
+        select(CallAttempt.id).where(CallAttempt.task_id == task_id, CallAttempt.user_id == nurse.id,
+                                     col(CallAttempt.ended_at).is_(None), col(CallAttempt.wrapped_up_at).is_(None))
+    ).first()
+    if open_call is not None:
+        raise CallInProgress(f"call attempt {open_call} of this task is still open: hang up and save its outcome first")
+    patient = session.get(Patient, task.patient_id)
+    attempt = CallAttempt(task_id=task_id, patient_id=task.patient_id, phone_id=phone.id, number=phone.number,
+                          user_id=nurse.id, started_at=now)
+    session.add(attempt)
+    session.flush()
+    assert attempt.id is not None
+    queue.mark_in_call(session, task_id, owner=owner_of(nurse), now=now)
+    logger.info("task=%s attempt=%s dial by user=%s", task_id, attempt.id, nurse.id)
+    return attempt.id, AgentCommand(agent_room(nurse.id), {
+        "command": "dial", "attempt_id": attempt.id, "task_id": task_id, "number": phone.number,
+        "locale": patient.language if patient else "zh-CN",
+    })
+
+
+def control(session: Session, attempt_id: int, nurse: StaffMember, command: str, *, argument: str = ""
+            ) -> AgentCommand:
+    """hangup / hold / resume / mute / unmute / dtmf DIGITS / transfer URI for her call in progress."""
+    attempt = session.get(CallAttempt, attempt_id)
+    if attempt is None or attempt.user_id != nurse.id:
+        raise NotFound(f"call attempt {attempt_id} is not one of your calls")
+    if attempt.ended_at is not None:
+        raise AttemptEnded(f"call attempt {attempt_id} has ended; save its outcome")
+    payload: dict[str, Any] = {"command": command, "attempt_id": attempt_id}
+    if command == "dtmf":
+        if not _DTMF.match(argument):
+            raise InvalidInput("DTMF digits are 0-9, * and # (up to 32)")
+        payload["digits"] = argument
+    elif command == "transfer":
+        if not argument.strip():
+            raise InvalidInput("transfer needs a number or SIP URI")
+        payload["target"] = argument.strip()
+    elif command not in SIMPLE_COMMANDS:
+        raise InvalidInput(f"unknown call command {command!r}")
+    return AgentCommand(agent_room(nurse.id), payload)
+
+
+def note_call_state(session: Session, attempt_id: int, state: str, *, now: datetime, sip_call_id: str = "") -> None:
+    """Record the answer and end times of an attempt from the states its agent reports."""
+    attempt = session.get(CallAttempt, attempt_id)
+    if attempt is None:
+        return
+    if sip_call_id and not attempt.sip_call_id:
+        attempt.sip_call_id = sip_call_id[:200]
+    if state == "confirmed" and attempt.answered_at is None:
+        attempt.answered_at = now
+    elif state == "disconnected" and attempt.ended_at is None:
+        attempt.ended_at = now
+    session.add(attempt)
+    session.flush()
