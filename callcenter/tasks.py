@@ -64,6 +64,10 @@ class InvalidTransition(Conflict):
     pass
 
 
+class TaskHeldByOther(Conflict):
+    """Another nurse or robot holds the task's lease."""
+
+
 def queue_rank(task: Task, now: datetime) -> int:
     """Queue order: callbacks first, then overdue, then by priority (higher first); ties by due date."""
     if task.callback_at is not None:
@@ -212,6 +216,8 @@ def apply_outcome(
     task = get_task(session, task_id, lock=True)
     if task.status in CLOSED:
         raise TaskClosed(f"task {task_id} is already {task.status}; record a new follow-up instead")
+    if task.status in (TaskStatus.leased, TaskStatus.in_call) and task.lease_owner and task.lease_owner != actor:
+        raise TaskHeldByOther(f"task {task_id} is leased to {task.lease_owner}; only the holder records its outcome")
     rule = get_rule(session, outcome_code)
     if rule.note_required and not note.strip():
         raise InvalidInput(f"outcome {outcome_code} ({rule.label_zh}) needs a note saying what happened")

@@ -139,3 +139,15 @@ def test_overdue_callback_bound_to_a_nurse_goes_to_the_pool(engine, hospital, ru
         assert overdue_callbacks_to_pool(s, now=at + timedelta(minutes=rules.callback_grace_min - 1), rules=rules) == 0
         assert overdue_callbacks_to_pool(s, now=at + timedelta(minutes=rules.callback_grace_min + 1), rules=rules) == 1
     assert len(queue_ids(engine, user_id=None, now=at + timedelta(hours=1))) == 1
+
+
+def test_only_the_lease_holder_records_the_outcome(engine, hospital, rules):
+    from callcenter.tasks import TaskHeldByOther
+
+    generate(engine, hospital, rules, [date(2025, 9, 3)])
+    queue_ids(engine)
+    c = claim(engine, owner="robot:r1", now=MON_0900, rules=rules, team_id=None)
+    with session_scope(engine) as s, pytest.raises(TaskHeldByOther, match="robot:r1"):
+        apply_outcome(s, c.task_id, "completed", actor="user:1", now=MON_0900, rules=rules)
+    with session_scope(engine) as s:
+        assert apply_outcome(s, c.task_id, "completed", actor="robot:r1", now=MON_0900, rules=rules).status == "completed"
