@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from callcenter.errors import InvalidInput, PermissionDenied
 from callcenter.events import EventKind, attempt_room
-from callcenter.models import CallAttempt, TranscriptSegment
+from callcenter.models import CallAttempt, Recording, TranscriptSegment
 from callcenter.nurse_calls import note_call_state
 from callcenter.users import StaffMember
 
@@ -27,6 +27,7 @@ FIELDS: dict[EventKind, tuple[str, ...]] = {
     EventKind.transcript: ("speaker", "text", "t0_s", "t1_s", "confidence", "item_id"),
     EventKind.partial: ("speaker", "text"),
     EventKind.proposal: ("item_id", "value", "confidence", "text", "t0_s", "t1_s", "needs_confirmation", "reasons"),
+    EventKind.recording: ("duration_s",),  # + path / sha256, stored, never forwarded
 }
 SPEAKERS = ("patient", "nurse", "robot")
 
@@ -46,6 +47,23 @@ def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{name} must be a number of seconds, got {value!r}")
     return float(value)
+
+
+def _store_recording(session: Session, attempt_id: int, data: dict[str, Any]) -> int:
+    """The softphone finished the call's two-channel WAV (path relative to the recordings folder, or absolute
+    on a one-PC setup). One recording per attempt: a repeated report updates it."""
+    path = data.get("path")
+    if not isinstance(path, str) or not path.strip() or ".." in path.replace("\\", "/").split("/"):
+        raise InvalidInput("a recording report needs the file's path (no '..')")
+    row = session.exec(select(Recording).where(Recording.attempt_id == attempt_id)).first() or Recording(
+        attempt_id=attempt_id, path=path)
+    row.path = path.strip()
+    row.duration_s = _number(data.get("duration_s", 0.0), "duration_s")
+    row.sha256 = str(data.get("sha256", ""))[:64]
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    return row.id
 
 
 def accept_agent_event(session: Session, agent: StaffMember, data: Any, *, now: datetime) -> Forward:
@@ -79,6 +97,8 @@ def accept_agent_event(session: Session, agent: StaffMember, data: Any, *, now: 
             item_id=str(payload.get("item_id", ""))[:64],
         ))
         session.flush()
+    if kind is EventKind.recording:
+        payload["recording_id"] = _store_recording(session, attempt_id, data)
     if kind is EventKind.call_state:
         note_call_state(session, attempt_id, str(payload.get("state", "")), now=now,
                         sip_call_id=str(data.get("sip_call_id", "")))

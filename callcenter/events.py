@@ -17,6 +17,7 @@ class EventKind(enum.StrEnum):
     transcript = "transcript"  # {attempt_id, speaker, text, t0_s, t1_s, confidence, item_id}
     partial = "partial"  # {attempt_id, speaker, text}
     proposal = "proposal"  # {attempt_id, item_id, value, confidence, text, t0_s, t1_s, needs_confirmation}
+    recording = "recording"  # {attempt_id, recording_id, duration_s}: the call's recording is ready
     question = "question"  # {attempt_id, item_id}: the form moved to another question
     alert = "alert"  # {alert_id, patient_id, severity}
     queue_changed = "queue_changed"  # {task_id}

@@ -129,3 +129,29 @@ def test_agent_cannot_report_on_another_users_call_and_browsers_cannot_report(si
     browser = sio_client("nurse")
     assert browser.emit("agent_event", event, callback=True)["ok"] is False
     assert other_agent.emit("agent_event", {"kind": "notice", "attempt_id": 1}, callback=True)["ok"] is False
+
+
+def test_agent_reports_the_recording_which_the_nurse_can_then_play(sio_client, app, sqlite_engine, call_data,
+                                                                    auth_for):
+    from sqlmodel import Session, select
+
+    from callcenter.models import Recording
+
+    with session_scope(sqlite_engine) as s:
+        token = users.issue_agent_token(s, "nurse")
+        s.delete(s.get(Recording, call_data.recording_id))
+    agent = sio_client(auth={"agent_token": token})
+    nurse_page = sio_client("nurse")
+    nurse_page.emit("follow_attempt", {"attempt_id": call_data.attempt_id}, callback=True)
+    bad = agent.emit("agent_event", {"kind": "recording", "attempt_id": call_data.attempt_id,
+                                     "path": "../etc/passwd"}, callback=True)
+    assert bad["ok"] is False
+    ack = agent.emit("agent_event", {"kind": "recording", "attempt_id": call_data.attempt_id,
+                                     "path": "2026/call-1.wav", "duration_s": 1.0, "sha256": "ab" * 32}, callback=True)
+    assert ack == {"ok": True}
+    with Session(sqlite_engine) as s:
+        row = s.exec(select(Recording)).one()
+    assert _events(nurse_page, "recording") == [{"attempt_id": call_data.attempt_id, "duration_s": 1.0,
+                                                 "recording_id": row.id}]
+    client, _ = auth_for("nurse")
+    assert client.get(f"/recordings/{row.id}/audio").data == call_data.wav.read_bytes()

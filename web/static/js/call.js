@@ -89,6 +89,14 @@
     window.cc.on("transcript", function (d) { if (mine(d)) addLine(d, false); });
     window.cc.on("partial", function (d) { if (mine(d)) addLine(d, true); });
     window.cc.on("proposal", function (d) { if (mine(d)) showProposal(d); });
+    window.cc.on("recording", function (d) {
+      if (!mine(d) || !d.recording_id) return;
+      var link = document.createElement("a");
+      link.href = "/recordings/" + d.recording_id;
+      link.id = "recording-link";
+      link.textContent = "通话录音已保存，点击播放";
+      list.parentNode.appendChild(link);
+    });
     window.cc.on("call_state", function (d) {
       if (!mine(d)) return;
       state.dataset.state = d.state;
