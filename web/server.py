@@ -23,6 +23,10 @@ class NoDelayHandler(WSGIRequestHandler):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+        # A closing WebSocket's frame read as a bad request line ('\x88\x82…', RECIPES): cosmetic.
+        logger.debug("http error: " + format, *args)
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # Request lines carry patient ids in paths; keep them at DEBUG.
         logger.debug("%s %s %s", self.command, self.path, code)
