@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import socketio  # noqa: E402
-from sqlalchemy.engine import Engine  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 
 from callcenter import migrate, outcomes, questionnaires, queue, users  # noqa: E402
 from callcenter.call_rules import rules_from_settings  # noqa: E402
