@@ -30,7 +30,7 @@ from callcenter.tasks import OPEN, RANK_DUE, cancel_open
 
 logger = logging.getLogger(__name__)
 
-INSERT_BATCH = 5000
+INSERT_BATCH = 20000
 ACTOR = "planner"
 
 
@@ -122,9 +122,28 @@ def _insert_tasks(session: Session, rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
     conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        _copy_tasks(conn, rows)
+        return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = _INSERT_TASKS.format(cols=", ".join(_TASK_COLUMNS), marks=", ".join([mark] * len(_TASK_COLUMNS)))
     conn.exec_driver_sql(sql, rows)
+
+
+def _copy_tasks(conn: Any, rows: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT DO NOTHING."""
+    cols = ", ".join(_TASK_COLUMNS)
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS _task_new AS SELECT {cols} FROM task WITH NO DATA")
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        with cursor.copy(f"COPY _task_new ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    finally:
+        cursor.close()
+    conn.exec_driver_sql(f"INSERT INTO task ({cols}) SELECT {cols} FROM _task_new "
+                         "ON CONFLICT (plan_id, patient_id, anchor_encounter_id, point) DO NOTHING")
+    conn.exec_driver_sql("TRUNCATE _task_new")
 
 
 def _record_creation(session: Session, plan: FollowUpPlan, now_db: Any) -> int:
