@@ -12,7 +12,9 @@ from flask import Flask, jsonify
 import web.admin
 import web.api
 import web.auth
+import web.board
 import web.recordings
+import web.stats
 import web.workspace
 from callcenter import privacy
 from callcenter.call_rules import rules_from_settings
@@ -51,7 +53,8 @@ def create_app(settings: Settings, services: Services, config: Mapping[str, Any]
     csrf.init_app(app)
     realtime.init_app(app, settings, channel=app.config.get("SOCKETIO_CHANNEL", realtime.DEFAULT_CHANNEL))
     errors.register(app)
-    for blueprint in (web.auth.bp, web.workspace.bp, web.recordings.bp, web.admin.bp, web.api.bp):
+    for blueprint in (web.auth.bp, web.workspace.bp, web.recordings.bp, web.admin.bp, web.api.bp,
+                      web.board.bp, web.stats.bp):
         app.register_blueprint(blueprint)
 
     zone = ZoneInfo(settings.timezone)

@@ -23,7 +23,7 @@ from flask_socketio import SocketIO, join_room, leave_room
 
 from callcenter import call_events, disclosure, users
 from callcenter.errors import CallCenterError
-from callcenter.events import SUPERVISORS, agent_room, attempt_room, user_room
+from callcenter.events import SUPERVISORS, EventKind, agent_room, attempt_room, user_room
 from callcenter.models import Role
 from callcenter.settings import Settings
 from web.services import db, state
@@ -145,6 +145,9 @@ def _register_handlers(socketio: SocketIO) -> None:
             logger.warning("agent user=%s event refused: %s", agent_id, type(exc).__name__)
             return {"ok": False, "error": str(exc)}
         socketio.emit(forward.kind.value, forward.payload, to=forward.room)
+        if forward.kind is EventKind.call_state:  # the supervisors' live board reloads (web.board); ids only
+            socketio.emit(forward.kind.value, {"attempt_id": forward.payload["attempt_id"],
+                                               "state": forward.payload.get("state", "")}, to=SUPERVISORS)
         return {"ok": True}
 
     for name, handler in (("connect", connect), ("follow_attempt", follow_attempt),

@@ -1,0 +1,27 @@
+// The supervisors' live board: any call or queue event in the supervisors' room reloads the board fragment
+// (events carry ids only; what is shown comes from the server). Reloads are coalesced.
+(function () {
+  "use strict";
+  var box = document.getElementById("board");
+  if (!box || !window.cc) return;
+  var pending = null;
+  var busy = false;
+
+  function reload() {
+    pending = null;
+    if (busy) { schedule(); return; }
+    busy = true;
+    fetch(box.dataset.fragment, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) { box.innerHTML = html; box.dataset.loaded = String(Date.now()); })
+      .catch(function () { window.cc.toast("看板刷新失败"); })
+      .finally(function () { busy = false; });
+  }
+
+  function schedule() {
+    if (pending === null) pending = setTimeout(reload, 150);
+  }
+
+  ["call_state", "queue_changed", "alert"].forEach(function (kind) { window.cc.on(kind, schedule); });
+  window.cc.onConnect(schedule); // catch up on whatever happened while disconnected
+})();
