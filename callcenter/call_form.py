@@ -79,6 +79,7 @@ class FormView:
     current: QuestionView | None
     answered: tuple[AnsweredView, ...]
     alerts: tuple[AlertView, ...]
+    amending: bool = False  # ``current`` is an earlier question being corrected
 
 
 def _variables(session: Session, task: Task, nurse: StaffMember, hospital_name: str, today: date
@@ -112,18 +113,22 @@ def _display(item: Item, value: Any) -> str:
     return f"{value}{unit}" if unit and value is not None else str(value)
 
 
-def _view(engine: Engine, state: RunState, response: Response, task_id: int) -> FormView:
+def _question(engine: Engine, state: RunState, item: Item) -> QuestionView:
+    ids = [i.id for i in engine.script.items]
+    return QuestionView(
+        item.id, item.type.value, render_text(item.text, state.variables), render_text(item.help, state.variables),
+        tuple(OptionView(o.value, o.label, str(n)) for n, o in enumerate(item.options[:9], start=1)),
+        item.range.unit if item.range else "", item.range.minimum if item.range else None,
+        item.range.maximum if item.range else None, ids.index(item.id) + 1, len(ids))
+
+
+def _view(engine: Engine, state: RunState, response: Response, task_id: int, amend_item: str | None = None
+          ) -> FormView:
     script = engine.script
-    ids = [i.id for i in script.items]
-    item = engine.current_item(state)
-    current = None
-    if item is not None:
-        current = QuestionView(
-            item.id, item.type.value, render_text(item.text, state.variables), render_text(item.help, state.variables),
-            tuple(OptionView(o.value, o.label, str(n)) for n, o in enumerate(item.options[:9], start=1)),
-            item.range.unit if item.range else "", item.range.minimum if item.range else None,
-            item.range.maximum if item.range else None, ids.index(item.id) + 1, len(ids))
     walk = engine.walk(state)
+    amending = bool(amend_item) and amend_item in walk.done and state.status.value == "in_progress"
+    item = script.item(amend_item) if amending and amend_item else engine.current_item(state)
+    current = _question(engine, state, item) if item is not None else None
     latest = state.latest_by_item()
     answered = tuple(
         AnsweredView(i.id, render_text(i.text, state.variables), walk.values[i.id], _display(i, walk.values[i.id]),
@@ -133,7 +138,7 @@ def _view(engine: Engine, state: RunState, response: Response, task_id: int) -> 
     alerts = tuple(AlertView(a.id, a.severity.value, a.message) for a in engine.alerts(state))
     return FormView(response.id or 0, task_id, script.key, script.version, script.title,
                     render_text(script.intro, state.variables), render_text(script.closing, state.variables),
-                    state.status.value, current, answered, alerts)
+                    state.status.value, current, answered, alerts, amending)
 
 
 def _engine_for(session: Session, response: Response) -> Engine:
@@ -144,9 +149,10 @@ def _engine_for(session: Session, response: Response) -> Engine:
 
 
 def open_form(session: Session, task_id: int, nurse: StaffMember, *, attempt_id: int | None,
-              hospital_name: str, today: date, now: datetime) -> FormView | None:
+              hospital_name: str, today: date, now: datetime, amend_item: str | None = None) -> FormView | None:
     """The task's run in progress, or a new one on the latest published version of its questionnaire;
-    None when that questionnaire has no published version (the call goes on without a form)."""
+    None when that questionnaire has no published version (the call goes on without a form).
+    ``amend_item`` shows an earlier answered question again, to correct it."""
     task = session.get(Task, task_id)
     if task is None:
         raise NotFound(f"task {task_id} does not exist")
@@ -172,7 +178,7 @@ def open_form(session: Session, task_id: int, nurse: StaffMember, *, attempt_id:
         response.attempt_id = attempt_id  # the call now under way continues this run
         session.add(response)
     engine = _engine_for(session, response)
-    return _view(engine, engine.resume(response.run_state), response, task_id)
+    return _view(engine, engine.resume(response.run_state), response, task_id, amend_item)
 
 
 def record_answer(session: Session, task_id: int, response_id: int, nurse: StaffMember, *, item_id: str,

@@ -94,7 +94,8 @@ def call(task_id: int) -> Any:
         panel = panels.patient_panel(session, screen.patient_id, today=local_today())
         form = call_form.open_form(session, task_id, current_user.member, attempt_id=screen.open_attempt_id,
                                    hospital_name=current.settings.hospital_name, today=local_today(),
-                                   now=current.services.clock.now()) if screen.held_by_me else None
+                                   now=current.services.clock.now(),
+                                   amend_item=request.args.get("amend")) if screen.held_by_me else None
     return render_template("workspace/call.html", screen=screen, panel=panel, form=form,
                            agent_online=agent_online(current_user.id))
 

@@ -109,3 +109,20 @@ def test_hang_up_midway_keeps_the_answers_for_the_callback(client, auth, queue_d
         response = s.get(Response, response_id)
         kept = s.exec(select(Answer.item_id).where(Answer.response_id == response_id)).all()
     assert response.status == "in_progress" and kept == ["feeling"]
+
+
+def test_an_earlier_answer_is_amended_and_branching_follows(client, auth, queue_data, published_script,
+                                                            sqlite_engine):
+    auth.login("nurse")
+    task = queue_data.due_task_id
+    response_id = _response_id(_claim(client, auth, task))
+    _answer(client, auth, task, response_id, "feeling", value="better")
+    page = client.get(f"/workspace/tasks/{task}?amend=feeling").get_data(as_text=True)
+    assert 'data-item-id="feeling"' in page and "修改已确认的答案" in page
+    after = _answer(client, auth, task, response_id, "feeling", value="worse").get_data(as_text=True)
+    assert 'data-item-id="bp"' in after and "更差了" in after
+    with Session(sqlite_engine) as s:
+        rows = s.exec(select(Answer.value, Answer.superseded).order_by(Answer.id)).all()
+    assert rows == [("better", True), ("worse", False)]
+    unknown = client.get(f"/workspace/tasks/{task}?amend=bp").get_data(as_text=True)  # not answered yet: ignored
+    assert "修改已确认的答案" not in unknown
