@@ -207,9 +207,12 @@ def main() -> None:
     parser.add_argument("--encounters", type=int, default=None)
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
-    csv_rows = args.csv_rows or (10_000 if args.quick else 100_000)
-    hl7_messages = args.hl7_messages or (2_000 if args.quick else 10_000)
-    encounters = args.encounters or (100_000 if args.quick else 1_000_000)
+    def size(given: int | None, quick: int, full: int) -> int:
+        return given if given is not None else (quick if args.quick else full)
+
+    csv_rows = size(args.csv_rows, 10_000, 100_000)  # 0 skips a part
+    hl7_messages = size(args.hl7_messages, 2_000, 10_000)
+    encounters = size(args.encounters, 100_000, 1_000_000)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for backend in args.backends.split(","):

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from callcenter.intake.bulk import insert_returning_ids, insert_rows
 from callcenter.intake.records import EncounterAction, EncounterRecord, IntakeRecord, PatientRecord, RowError
 from callcenter.models import Encounter, EncounterKind, Patient, PatientPhone, Sex, utc_now
 from callcenter.patients import merge_patients
@@ -248,7 +249,7 @@ class _Batch:
         new_patients = [st for st in patients.values() if st.new and st.id is None]
         if new_patients:
             rows = [{**_without(st.values, "id"), "created_at": now, "updated_at": now} for st in new_patients]
-            ids = s.execute(insert(PATIENT).returning(PATIENT.c.id, sort_by_parameter_order=True), rows).scalars().all()
+            ids = insert_returning_ids(s, PATIENT, rows)
             for st, new_id in zip(new_patients, ids, strict=True):
                 st.id = st.values["id"] = new_id
             result.patients_created = len(new_patients)
@@ -267,7 +268,7 @@ class _Batch:
                 if phone.new:
                     phone_rows.append({**phone.values, "patient_id": st.id})
         if phone_rows:
-            s.execute(insert(PHONE), phone_rows)
+            insert_rows(s, PHONE, phone_rows)
             result.phones_added = len(phone_rows)
         self._bulk_update(PatientPhone, [p for book in self.phones.values() for p in book.values() if p.dirty], None)
         for st in self.encounters.values():
@@ -276,8 +277,8 @@ class _Batch:
                 st.set("patient_id", owner.id)
         new_enc = [st for st in self.encounters.values() if st.new]
         if new_enc:
-            s.execute(insert(ENCOUNTER), [{**_without(st.values, "id"), "created_at": now, "updated_at": now}
-                                          for st in new_enc])
+            insert_rows(s, ENCOUNTER, [{**_without(st.values, "id"), "created_at": now, "updated_at": now}
+                                       for st in new_enc])
             result.encounters_created = len(new_enc)
         changed_enc = [st for st in self.encounters.values() if st.dirty]
         self._bulk_update(Encounter, changed_enc, now)
