@@ -101,7 +101,9 @@ def import_rows(
     result = ApplyResult()
     if records:
         try:
-            with session_scope(engine) as session:
+            # immediate: on SQLite take the write lock at BEGIN, so two imports (two MLLP connections) queue up
+            # instead of failing to upgrade a read transaction; PostgreSQL ignores it
+            with session_scope(engine, immediate=True) as session:
                 result = apply_records(session, records, now=now)
                 if strict and result.errors:
                     raise _StrictRollback

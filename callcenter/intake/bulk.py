@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Enum, Table, insert, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 
@@ -67,7 +68,13 @@ def _copy(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> Non
     names = ", ".join(f'"{c.name}"' for c in columns)
     driver = session.connection().connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([conv(row[c.name] if c.name in row else defaults[c.name])
-                            for c, conv in zip(columns, converters, strict=True)])
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([conv(row[c.name] if c.name in row else defaults[c.name])
+                                for c, conv in zip(columns, converters, strict=True)])
+    except Exception as exc:
+        if str(getattr(exc, "sqlstate", "") or "").startswith("23"):  # integrity: same error as an INSERT
+            raise IntegrityError(statement, None, exc) from exc
+        raise

@@ -17,9 +17,10 @@ from typing import Any
 
 import hl7
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
-from callcenter.intake.batch import import_rows
-from callcenter.intake.hl7v2 import Hl7DataError, Hl7Reject, locate, parse_adt
+from callcenter.intake.batch import IntakeSummary, import_rows
+from callcenter.intake.hl7v2 import AdtMessage, Hl7DataError, Hl7Reject, locate, parse_adt
 from callcenter.intake.records import HOSPITAL_TZ
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,19 @@ class AdtHandler:
             self.counts[code] += 1
         return ack
 
+    def _import(self, adt: AdtMessage) -> IntakeSummary:
+        for attempt in (1, 2):
+            try:
+                return import_rows(self.engine, [adt.row], source=f"mllp:{adt.control_id}",
+                                   source_system=self.source_system, tz=self.tz,
+                                   now=self.now() if self.now else None)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                # another connection created the same patient or visit at the same moment: look it up again
+                logger.info("mllp: message %s raced another message, retrying once", adt.control_id)
+        raise AssertionError("unreachable")
+
     def _handle(self, text: str) -> tuple[str, str, str]:
         try:
             adt = parse_adt(text, tz=self.tz)
@@ -89,9 +103,7 @@ class AdtHandler:
         except Hl7DataError as exc:
             return "AE", str(exc), build_ack("AE", str(exc), raw=exc.raw)
         try:
-            summary = import_rows(self.engine, [adt.row], source=f"mllp:{adt.control_id}",
-                                  source_system=self.source_system, tz=self.tz,
-                                  now=self.now() if self.now else None)
+            summary = self._import(adt)
         except Exception:
             logger.exception("mllp: message %s could not be stored", adt.control_id)
             reason = "internal error while storing the message; it was not stored, send it again later"

@@ -89,3 +89,25 @@ def test_listener_acknowledges_stores_and_keeps_serving_after_bad_messages(liste
         assert s.exec(select(Patient.mrn)).all() == ["M001"]
         enc = s.exec(select(Encounter)).one()
         assert enc.discharged_at == datetime(2026, 5, 9, 3, 0, tzinfo=UTC)
+
+
+def test_concurrent_connections_for_the_same_new_patient_all_get_aa(listener, engine):
+    server, handler = listener
+    results: dict[int, str] = {}
+    start = threading.Barrier(4, timeout=10)
+
+    def client(n: int) -> None:
+        with _connect(server) as sock:
+            start.wait()
+            msg = build_adt({**WANG, "encounter_id": f"V10{n}"}, "A01", f"C{n}")
+            results[n] = _exchange(sock, frame(msg))["code"]
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert results == {0: "AA", 1: "AA", 2: "AA", 3: "AA"}
+    with Session(engine) as s:
+        assert s.exec(select(Patient.mrn)).all() == ["M001"]
+        assert sorted(s.exec(select(Encounter.source_id)).all()) == ["V100", "V101", "V102", "V103"]
