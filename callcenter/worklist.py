@@ -11,13 +11,12 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from callcenter import privacy
+from callcenter import privacy, queue
 from callcenter.call_form import close_form
 from callcenter.call_rules import CallRules
 from callcenter.errors import Conflict, InvalidInput
 from callcenter.models import CallAttempt, FollowUpPlan, Outcome, Patient, PatientPhone, Task, TaskStatus
 from callcenter.outcomes import OutcomeRule, outcome_table
-from callcenter.queue import nurse_queue
 from callcenter.tasks import CLOSED, RANK_CALLBACK, RANK_OVERDUE, apply_outcome, get_task, next_phone
 from callcenter.users import StaffMember
 
@@ -57,9 +56,9 @@ def _row_class(task: Task) -> RowClass:
 
 def worklist(session: Session, nurse: StaffMember, *, limit: int = 50) -> list[WorklistRow]:
     """Callbacks first, then overdue, then priority, then due date (the queue's order)."""
-    tasks = nurse_queue(session, team_id=nurse.team_id, user_id=nurse.id, limit=limit)
+    tasks = queue.nurse_queue(session, team_id=nurse.team_id, user_id=nurse.id, limit=limit)
     if nurse.team_id is not None:  # the shared pool is everyone's
-        tasks += nurse_queue(session, team_id=None, user_id=nurse.id, limit=limit)
+        tasks += queue.nurse_queue(session, team_id=None, user_id=nurse.id, limit=limit)
         tasks.sort(key=lambda t: (t.queue_rank, t.due_at, t.id or 0))
         tasks = tasks[:limit]
     if not tasks:
@@ -170,6 +169,17 @@ def call_screen(session: Session, task_id: int, nurse: StaffMember, *, now: date
     open_attempt = _open_attempt(session, task_id, nurse) if held else None
     return CallScreen(task.id or 0, task.patient_id, str(task.status), held, plan.name if plan else "",
                       task.point, task.questionnaire_key, task.lease_expires_at, phones, tuple(table), open_attempt)
+
+
+def claim_next_for(session: Session, nurse: StaffMember, *, now: datetime, rules: CallRules) -> queue.Claim | None:
+    """Auto-advance: lease the first task of her queue that may be called now (her team, then the pool)."""
+    teams: list[int | None] = [nurse.team_id] + ([None] if nurse.team_id is not None else [])
+    for team_id in teams:
+        claim = queue.claim_next(session, owner=owner_of(nurse), now=now, rules=rules, team_id=team_id,
+                                 user_id=nurse.id)
+        if claim is not None:
+            return claim
+    return None
 
 
 def require_holder(session: Session, task_id: int, nurse: StaffMember, *, now: datetime) -> Task:

@@ -13,6 +13,7 @@ import web.admin
 import web.api
 import web.auth
 import web.board
+import web.qa
 import web.recordings
 import web.stats
 import web.workspace
@@ -54,7 +55,7 @@ def create_app(settings: Settings, services: Services, config: Mapping[str, Any]
     realtime.init_app(app, settings, channel=app.config.get("SOCKETIO_CHANNEL", realtime.DEFAULT_CHANNEL))
     errors.register(app)
     for blueprint in (web.auth.bp, web.workspace.bp, web.recordings.bp, web.admin.bp, web.api.bp,
-                      web.board.bp, web.stats.bp):
+                      web.board.bp, web.qa.bp, web.stats.bp):
         app.register_blueprint(blueprint)
 
     zone = ZoneInfo(settings.timezone)

@@ -96,8 +96,9 @@ def call(task_id: int) -> Any:
                                    hospital_name=current.settings.hospital_name, today=local_today(),
                                    now=current.services.clock.now(),
                                    amend_item=request.args.get("amend")) if screen.held_by_me else None
+    asr_ready = panel.language in current.settings.model_for_locale()
     return render_template("workspace/call.html", screen=screen, panel=panel, form=form,
-                           agent_online=agent_online(current_user.id))
+                           agent_online=agent_online(current_user.id), asr_ready=asr_ready)
 
 
 def _answer_value(form: Any) -> object:
@@ -180,6 +181,13 @@ def wrap_up(task_id: int) -> Any:
             callback_at=_local_datetime(form.get("callback_at", "")),
         )
     flash(f"随访任务 #{task.id} 已记录结果。", "info")
+    if form.get("next"):
+        with db(immediate=True) as session:
+            claim = worklist.claim_next_for(session, current_user.member, now=current.services.clock.now(),
+                                            rules=current.rules)
+        if claim is not None:
+            return redirect(url_for("workspace.call", task_id=claim.task_id))
+        flash("队列中暂时没有现在可以拨打的任务。", "info")
     return redirect(url_for("workspace.queue"))
 
 

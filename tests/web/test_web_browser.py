@@ -107,13 +107,13 @@ def test_call_screen_live_transcript_proposals_accepted_with_enter_then_complete
     expect(page.locator("#guided-form")).to_contain_text("问卷已答完")
     expect(page.locator("#guided-form .answered")).to_contain_text("130/85")
     page.select_option("#outcome", "completed")
-    page.click("#wrap-up-submit")
-    expect(page).to_have_url(f"{ui.base_url}/workspace/queue")
-    expect(page.locator(f'.queue-row[data-task-id="{queue_data.due_task_id}"]')).to_have_count(0)
+    expect(page.locator("#wrap-up-next")).to_be_checked()
+    page.click("#wrap-up-submit")  # auto-advance: the next patient of her queue opens at once
+    expect(page).to_have_url(f"{ui.base_url}/workspace/tasks/{queue_data.callback_task_id}")
     with session_scope(sqlite_engine) as s:
         assert s.get(CallAttempt, attempt_id).outcome_code == "completed"
         answers = s.exec(select(Answer).order_by(Answer.id)).all()
-        response = s.exec(select(Response)).one()
+        response = s.exec(select(Response).where(Response.task_id == queue_data.due_task_id)).one()
     assert [(a.item_id, a.source, a.confidence, a.audio_t0_s) for a in answers] == [
         ("feeling", "asr", 0.93, 4.0), ("bp", "asr", 0.81, 8.0)]
     assert response.status == "completed" and response.attempt_id == attempt_id

@@ -79,3 +79,22 @@ def test_release_puts_the_task_back_in_the_queue(client, auth, queue_data):
     assert queue_data.due_task_id not in _queue_task_ids(client.get("/workspace/queue").get_data(as_text=True))
     client.post(f"/workspace/tasks/{queue_data.due_task_id}/release", data={"csrf_token": auth.csrf})
     assert queue_data.due_task_id in _queue_task_ids(client.get("/workspace/queue").get_data(as_text=True))
+
+
+def test_wrap_up_can_advance_to_the_next_patient_of_her_queue(client, auth, queue_data, sqlite_engine, staff):
+    auth.login("nurse")
+    client.post(f"/workspace/tasks/{queue_data.due_task_id}/claim", data={"csrf_token": auth.csrf})
+    response = client.post(f"/workspace/tasks/{queue_data.due_task_id}/wrap-up",
+                           data={"csrf_token": auth.csrf, "outcome": "busy", "phone_id": queue_data.phone_id,
+                                 "next": "1"})
+    assert response.headers["Location"] == f"/workspace/tasks/{queue_data.callback_task_id}"
+    with Session(sqlite_engine) as s:
+        task = s.get(Task, queue_data.callback_task_id)
+    assert task.status == TaskStatus.leased and task.lease_owner == f"user:{staff['nurse'].id}"
+
+
+def test_call_screen_says_when_no_speech_model_serves_the_patients_language(client, auth, queue_data):
+    auth.login("nurse")
+    client.post(f"/workspace/tasks/{queue_data.due_task_id}/claim", data={"csrf_token": auth.csrf})
+    html = client.get(f"/workspace/tasks/{queue_data.due_task_id}").get_data(as_text=True)
+    assert 'id="asr-missing"' in html and "zh-CN" in html  # the default settings serve ko-KR only

@@ -1,0 +1,188 @@
+"""Recordings and QA: search, one call's transcript / answers / adherence flags, rubric reviews, a failed review's
+callback task, audit of every view; in Chromium, clicking a transcript line seeks the recording."""
+
+from __future__ import annotations
+
+import math
+import struct
+import wave
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from sqlmodel import select
+
+from callcenter import audit
+from callcenter.db import session_scope
+from callcenter.models import (
+    AdherenceCheck,
+    Answer,
+    CallAttempt,
+    Encounter,
+    FollowUpPlan,
+    Patient,
+    PatientPhone,
+    QaReview,
+    Questionnaire,
+    Recording,
+    Response,
+    Task,
+    TaskStatus,
+    TranscriptSegment,
+)
+from scripts_questionnaires.engine import Engine
+from scripts_questionnaires.model import Script
+
+LINES = (("nurse", 0.5, "出院后感觉怎么样"), ("patient", 2.0, "没有好多少"), ("nurse", 4.0, "好的我记下了"))
+
+
+def _stereo_wav(path: Path, seconds: float = 6.0, rate: int = 8000) -> None:
+    """Nurse 440 Hz on the left, patient 660 Hz on the right."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = bytearray()
+    for n in range(int(seconds * rate)):
+        left = int(8000 * math.sin(2 * math.pi * 440 * n / rate))
+        right = int(8000 * math.sin(2 * math.pi * 660 * n / rate))
+        frames += struct.pack("<hh", left, right)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(bytes(frames))
+
+
+@pytest.fixture
+def qa_call(sqlite_engine, settings, clock, staff, published_script):
+    """A finished call by "nurse" to 张三: recorded (6 s), transcribed; "feeling" confirmed as better although the
+    patient said 没有好多少 (same), and the required blood-pressure question never asked."""
+    _stereo_wav(settings.recordings_path / "qa" / "call.wav")
+    now = clock.now()
+    with session_scope(sqlite_engine) as s:
+        patient = Patient(name="张三", source_system="his", mrn="QA001")
+        s.add(patient)
+        s.flush()
+        s.add(PatientPhone(patient_id=patient.id, number="13800138000"))
+        plan = FollowUpPlan(key="cardio", name="心内科出院随访", questionnaire_key="post_discharge")
+        encounter = Encounter(patient_id=patient.id, department="心内科", source_system="his", source_id="E1")
+        s.add_all([plan, encounter])
+        s.flush()
+        task = Task(patient_id=patient.id, plan_id=plan.id, anchor_encounter_id=encounter.id, point="d7",
+                    questionnaire_key="post_discharge", status=TaskStatus.completed, due_at=now,
+                    team_id=staff["nurse"].team_id, closed_at=now)
+        s.add(task)
+        s.flush()
+        attempt = CallAttempt(task_id=task.id, patient_id=patient.id, number="13800138000", user_id=staff["nurse"].id,
+                              started_at=now, answered_at=now, ended_at=now, wrapped_up_at=now,
+                              outcome_code="completed")
+        s.add(attempt)
+        s.flush()
+        s.add(Recording(attempt_id=attempt.id, path="qa/call.wav", duration_s=6.0))
+        for speaker, t0, text in LINES:
+            s.add(TranscriptSegment(attempt_id=attempt.id, speaker=speaker, t0_s=t0, t1_s=t0 + 1.2, text=text,
+                                    item_id="feeling"))
+        engine = Engine(Script.from_dict(s.get(Questionnaire, published_script).compiled))
+        run = engine.answer(engine.start(), "feeling", "better")
+        response = Response(questionnaire_id=published_script, patient_id=patient.id, task_id=task.id,
+                            attempt_id=attempt.id, status="partial", run_state=run.to_dict())
+        s.add(response)
+        s.flush()
+        s.add(Answer(response_id=response.id, item_id="feeling", value="better", text="", source="nurse",
+                     confirmed_by_id=staff["nurse"].id))
+        return {"attempt_id": attempt.id, "task_id": task.id, "patient_id": patient.id}
+
+
+def test_search_checks_every_finished_call_and_finds_it_by_patient_nurse_and_flag(client, auth, sqlite_engine,
+                                                                                  staff, qa_call):
+    auth.login("supervisor")
+    body = client.get("/supervisor/qa/?patient=张").get_data(as_text=True)
+    assert f'data-attempt-id="{qa_call["attempt_id"]}"' in body and "待复核" in body
+    assert "138****8000" in body and "13800138000" not in body
+    with session_scope(sqlite_engine) as s:
+        check = s.exec(select(AdherenceCheck)).one()
+    assert check.flagged and check.missing_items == ["bp"]
+    assert check.disagreements == [{"item_id": "feeling", "recorded": "better", "heard": "没有好多少",
+                                    "heard_value": "same"}]
+    for query, found in ((f"nurse={staff['nurse'].id}&flagged=1", True), (f"nurse={staff['nurse2'].id}", False),
+                         ("patient=李", False), ("department=心内科&plan=cardio&outcome=completed", True),
+                         ("start=2026-11-26", False), ("unreviewed=1", True)):
+        body = client.get(f"/supervisor/qa/?{query}").get_data(as_text=True)
+        assert (f'data-attempt-id="{qa_call["attempt_id"]}"' in body) is found, query
+
+
+def test_call_page_shows_transcript_answers_and_flags_and_is_audited(client, auth, sqlite_engine, staff, qa_call):
+    auth.login("doctor")
+    body = client.get(f"/supervisor/qa/calls/{qa_call['attempt_id']}").get_data(as_text=True)
+    assert 'data-t0="2.00"' in body and "没有好多少" in body
+    assert "必问题未问：<code>bp</code>" in body and "记录为 <b>better</b>" in body
+    assert "/recordings/" in body and "/audio" in body
+    with session_scope(sqlite_engine) as s:
+        views = audit.recent(s, action="qa.view")
+    assert [(v.user_id, v.object_id) for v in views] == [(staff["doctor"].id, str(qa_call["attempt_id"]))]
+
+
+def test_a_passing_review_is_stored_without_a_callback(client, auth, sqlite_engine, qa_call):
+    auth.login("supervisor")
+    scores = {"score_identity": 10, "score_script": 25, "score_accuracy": 25, "score_communication": 15,
+              "score_closing": 5}  # 80 of 100: the pass mark
+    client.post(f"/supervisor/qa/calls/{qa_call['attempt_id']}/review",
+                data={**scores, "comment": "", "callback": "1", "csrf_token": auth.fresh_csrf()})
+    with session_scope(sqlite_engine) as s:
+        review = s.exec(select(QaReview)).one()
+        assert (review.total, review.max_total, review.passed, review.callback_task_id) == (80, 100, True, None)
+
+
+def test_a_failed_review_puts_one_callback_task_in_the_team_queue(client, auth, sqlite_engine, staff, clock,
+                                                                   qa_call):
+    auth.login("supervisor")
+    scores = {"score_identity": 10, "score_script": 10, "score_accuracy": 10, "score_communication": 20,
+              "score_closing": 10}
+    url = f"/supervisor/qa/calls/{qa_call['attempt_id']}/review"
+    refused = client.post(url, data={**scores, "callback": "1", "csrf_token": auth.fresh_csrf()})
+    assert refused.status_code == 422  # a callback needs a comment saying what to put right
+    for _ in range(2):
+        client.post(url, data={**scores, "comment": "血压未问，答案记录有误", "callback": "1", "csrf_token": auth.csrf})
+    with session_scope(sqlite_engine) as s:
+        reviews = s.exec(select(QaReview).order_by(QaReview.id)).all()
+        assert [(r.total, r.passed) for r in reviews] == [(60, False), (60, False)]
+        assert reviews[0].callback_task_id == reviews[1].callback_task_id is not None
+        task = s.get(Task, reviews[0].callback_task_id)
+        assert (task.status, task.patient_id, task.team_id, task.due_at) == (
+            TaskStatus.due, qa_call["patient_id"], staff["nurse"].team_id, clock.now())
+        assert "未通过质检" in task.reason
+
+
+@pytest.mark.parametrize("bad", ["", "x", "31", "-1"])
+def test_a_score_outside_the_rubric_is_refused(client, auth, qa_call, bad):
+    auth.login("supervisor")
+    scores = {"score_identity": 10, "score_script": bad, "score_accuracy": 30, "score_communication": 20,
+              "score_closing": 10}
+    response = client.post(f"/supervisor/qa/calls/{qa_call['attempt_id']}/review",
+                           data={**scores, "csrf_token": auth.fresh_csrf()})
+    assert response.status_code == 422 and "按脚本完整提问" in response.get_data(as_text=True)
+
+
+def test_nurses_cannot_open_qa(auth_for, qa_call):
+    nurse, _ = auth_for("nurse")
+    assert nurse.get("/supervisor/qa/").status_code == 403
+    assert nurse.get(f"/supervisor/qa/calls/{qa_call['attempt_id']}").status_code == 403
+
+
+@pytest.mark.browser
+def test_supervisor_plays_a_recording_and_a_transcript_line_seeks_it(new_page, ui, qa_call, sqlite_engine, staff):
+    page = new_page()
+    ui.login(page, "supervisor")
+    page.goto(f"{ui.base_url}/supervisor/qa/calls/{qa_call['attempt_id']}")
+    page.wait_for_function("document.getElementById('player').readyState >= 1")  # metadata over HTTP Range
+    assert page.evaluate("document.getElementById('player').duration") == pytest.approx(6.0, abs=0.05)
+    page.click('#transcript .line[data-t0="2.00"]')
+    page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 2.0) < 0.5")
+    expect(page.locator('#transcript .line[data-t0="2.00"]')).to_have_class("line speaker-patient current")
+    page.click('#transcript .line[data-t0="4.00"]')
+    page.wait_for_function("document.getElementById('player').currentTime >= 4.0")
+    expect(page.locator('#transcript .line[data-t0="4.00"]')).to_have_class("line speaker-nurse current")
+    page.check('#channels input[value="patient"]')
+    expect(page.locator("#player")).to_have_attribute("data-channel", "patient")
+    ui.screenshot(page, "supervisor-qa-call.png")
+    with session_scope(sqlite_engine) as s:
+        plays = audit.recent(s, action="recording.play")
+    assert plays and all(p.user_id == staff["supervisor"].id for p in plays)
