@@ -13,12 +13,14 @@ from callcenter.models.patients import (
     Sex,
 )
 from callcenter.models.plans import Channel, FollowUpPlan, Task, TaskEvent, TaskStatus
+from callcenter.models.qa import AdherenceCheck, QaReview
 from callcenter.models.questionnaires import Questionnaire, QuestionnaireStatus
 from callcenter.models.responses import Alert, Answer, AnswerSource, Appointment, Response
 from callcenter.models.sms import SmsMessage, SmsReply, SmsStatus
 from callcenter.models.users import AuditEvent, Role, Team, User
 
 __all__ = [
+    "AdherenceCheck", "QaReview",
     "Alert", "Answer", "AnswerSource", "Appointment", "AuditEvent", "CallAttempt", "Channel", "Encounter",
     "EncounterKind", "FollowUpPlan", "GroupMembership", "Outcome", "Patient", "PatientGroup", "PatientPhone",
     "PhoneOwner", "Questionnaire", "QuestionnaireStatus", "Recording", "Response", "Role", "Sex", "SmsMessage",

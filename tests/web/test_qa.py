@@ -33,7 +33,7 @@ from callcenter.models import (
 from scripts_questionnaires.engine import Engine
 from scripts_questionnaires.model import Script
 
-LINES = (("nurse", 0.5, "出院后感觉怎么样"), ("patient", 2.0, "没有好多少"), ("nurse", 4.0, "好的我记下了"))
+LINES = (("nurse", 0.5, "出院后感觉怎么样"), ("patient", 2.0, "跟以前差不多"), ("nurse", 4.0, "好的我记下了"))
 
 
 def _stereo_wav(path: Path, seconds: float = 6.0, rate: int = 8000) -> None:
@@ -54,7 +54,7 @@ def _stereo_wav(path: Path, seconds: float = 6.0, rate: int = 8000) -> None:
 @pytest.fixture
 def qa_call(sqlite_engine, settings, clock, staff, published_script):
     """A finished call by "nurse" to 张三: recorded (6 s), transcribed; "feeling" confirmed as better although the
-    patient said 没有好多少 (same), and the required blood-pressure question never asked."""
+    patient said 跟以前差不多 (same), and the required blood-pressure question never asked."""
     _stereo_wav(settings.recordings_path / "qa" / "call.wav")
     now = clock.now()
     with session_scope(sqlite_engine) as s:
@@ -100,7 +100,7 @@ def test_search_checks_every_finished_call_and_finds_it_by_patient_nurse_and_fla
     with session_scope(sqlite_engine) as s:
         check = s.exec(select(AdherenceCheck)).one()
     assert check.flagged and check.missing_items == ["bp"]
-    assert check.disagreements == [{"item_id": "feeling", "recorded": "better", "heard": "没有好多少",
+    assert check.disagreements == [{"item_id": "feeling", "recorded": "better", "heard": "跟以前差不多",
                                     "heard_value": "same"}]
     for query, found in ((f"nurse={staff['nurse'].id}&flagged=1", True), (f"nurse={staff['nurse2'].id}", False),
                          ("patient=李", False), ("department=心内科&plan=cardio&outcome=completed", True),
@@ -112,7 +112,7 @@ def test_search_checks_every_finished_call_and_finds_it_by_patient_nurse_and_fla
 def test_call_page_shows_transcript_answers_and_flags_and_is_audited(client, auth, sqlite_engine, staff, qa_call):
     auth.login("doctor")
     body = client.get(f"/supervisor/qa/calls/{qa_call['attempt_id']}").get_data(as_text=True)
-    assert 'data-t0="2.00"' in body and "没有好多少" in body
+    assert 'data-t0="2.00"' in body and "跟以前差不多" in body
     assert "必问题未问：<code>bp</code>" in body and "记录为 <b>better</b>" in body
     assert "/recordings/" in body and "/audio" in body
     with session_scope(sqlite_engine) as s:

@@ -2,22 +2,22 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 22:31:38.492615
+Create Date: 2026-11-25 23:10:05.683979
 
 """
 
-from collections.abc import Sequence
+from typing import Sequence, Union
 
+from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-from alembic import op
-
 import callcenter.models.base
 
+
 revision: str = "0001"
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, None] = None
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
@@ -502,6 +502,55 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_taskevent_task_id"), ["task_id"], unique=False)
 
     op.create_table(
+        "adherencecheck",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("attempt_id", sa.Integer(), nullable=False),
+        sa.Column("checked_at", callcenter.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("flagged", sa.Boolean(), nullable=False),
+        sa.Column("missing_items", sa.JSON(), nullable=False),
+        sa.Column("disagreements", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["attempt_id"],
+            ["callattempt.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("adherencecheck", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_adherencecheck_attempt_id"), ["attempt_id"], unique=True)
+        batch_op.create_index(batch_op.f("ix_adherencecheck_flagged"), ["flagged"], unique=False)
+
+    op.create_table(
+        "qareview",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("attempt_id", sa.Integer(), nullable=False),
+        sa.Column("reviewer_id", sa.Integer(), nullable=False),
+        sa.Column("reviewed_at", callcenter.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("scores", sa.JSON(), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("max_total", sa.Integer(), nullable=False),
+        sa.Column("passed", sa.Boolean(), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("callback_task_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["attempt_id"],
+            ["callattempt.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["callback_task_id"],
+            ["task.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["reviewer_id"],
+            ["app_user.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("qareview", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_qareview_attempt_id"), ["attempt_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_qareview_reviewed_at"), ["reviewed_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_qareview_reviewer_id"), ["reviewer_id"], unique=False)
+
+    op.create_table(
         "recording",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("attempt_id", sa.Integer(), nullable=True),
@@ -665,6 +714,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_recording_attempt_id"))
 
     op.drop_table("recording")
+    with op.batch_alter_table("qareview", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_qareview_reviewer_id"))
+        batch_op.drop_index(batch_op.f("ix_qareview_reviewed_at"))
+        batch_op.drop_index(batch_op.f("ix_qareview_attempt_id"))
+
+    op.drop_table("qareview")
+    with op.batch_alter_table("adherencecheck", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_adherencecheck_flagged"))
+        batch_op.drop_index(batch_op.f("ix_adherencecheck_attempt_id"))
+
+    op.drop_table("adherencecheck")
     with op.batch_alter_table("taskevent", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_taskevent_task_id"))
 
