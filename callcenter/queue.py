@@ -9,8 +9,10 @@ Claims never hand one task to two callers: on PostgreSQL the candidates are read
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.engine import CursorResult, Engine
@@ -21,7 +23,7 @@ from callcenter.call_rules import CallRules
 from callcenter.db import session_scope
 from callcenter.errors import Conflict, TaskAlreadyLeased
 from callcenter.models import Channel, FollowUpPlan, Patient, Task, TaskStatus
-from callcenter.tasks import RANK_DUE, get_task, phone_for_task, queue_rank, record_events, transition
+from callcenter.tasks import RANK_DUE, get_task, phone_for_task, record_events, transition
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +68,11 @@ def release_due(session: Session, *, now: datetime, actor: str = "scheduler") ->
 
 def refresh_overdue(session: Session, *, now: datetime) -> int:
     """Due tasks whose window has ended move up the queue (rank only; the status stays ``due``)."""
-    rows = session.exec(select(Task).where(Task.status == TaskStatus.due, col(Task.window_end_at) < now,
-                                           col(Task.queue_rank) >= RANK_DUE * 1000)).all()
-    for task in rows:
-        task.queue_rank = queue_rank(task, now)
-        session.add(task)
-    return len(rows)
+    stmt = (update(Task).where(col(Task.status) == TaskStatus.due, col(Task.window_end_at) < now,
+                               col(Task.queue_rank) >= RANK_DUE * 1000)
+            .values(queue_rank=col(Task.queue_rank) - 1000).execution_options(synchronize_session=False))
+    result: CursorResult[tuple[()]] = session.exec(stmt)
+    return int(result.rowcount or 0)
 
 
 def expire_leases(session: Session, *, now: datetime, actor: str = "scheduler") -> int:
@@ -112,9 +113,9 @@ def claim_next(session: Session, *, owner: str, now: datetime, rules: CallRules,
                user_id: int | None = None, channel: Channel = Channel.nurse_call, batch: int = 10) -> Claim | None:
     """Lease the first task of the queue that may be called now (call window, calendar, patient's preferred
     window, per-number caps). Returns None when nothing can be called now."""
-    query = _queue_query(team_id, user_id, channel).limit(batch).with_for_update(skip_locked=True)
     plans: dict[int, FollowUpPlan | None] = {}
-    for task in session.exec(query).all():
+    seen: list[int] = []
+    for task in _candidates(session, _queue_query(team_id, user_id, channel), batch, seen):
         patient = session.get(Patient, task.patient_id)
         if patient is None or patient.do_not_call or patient.deceased:
             continue
@@ -134,6 +135,19 @@ def claim_next(session: Session, *, owner: str, now: datetime, rules: CallRules,
         if claim is not None:
             return claim
     return None
+
+
+def _candidates(session: Session, query: Any, batch: int, seen: list[int], max_batches: int = 5) -> Iterator[Task]:
+    """Queue rows locked batch by batch (SKIP LOCKED), so that tasks that cannot be called right now (e.g. a
+    patient's evening-only window) do not hide the callable ones behind them."""
+    for _ in range(max_batches):
+        q = query.where(col(Task.id).not_in(seen)) if seen else query
+        rows = session.exec(q.limit(batch).with_for_update(skip_locked=True)).all()
+        for task in rows:
+            seen.append(task.id or 0)
+            yield task
+        if len(rows) < batch:
+            return
 
 
 def _lease(session: Session, task: Task, *, owner: str, now: datetime, lease_seconds: int,

@@ -151,3 +151,16 @@ def test_only_the_lease_holder_records_the_outcome(engine, hospital, rules):
         apply_outcome(s, c.task_id, "completed", actor="user:1", now=MON_0900, rules=rules)
     with session_scope(engine) as s:
         assert apply_outcome(s, c.task_id, "completed", actor="robot:r1", now=MON_0900, rules=rules).status == "completed"
+
+
+def test_callable_tasks_are_not_hidden_behind_ones_that_must_wait(engine, hospital, rules):
+    hospital.plan()
+    for _ in range(12):  # evening-only patients first in the queue (earlier due dates)
+        hospital.stay(hospital.patient(phones=1, preferred=(time(18, 0), time(20, 0))), date(2025, 9, 2))
+    anytime = hospital.patient(phones=1)
+    hospital.stay(anytime, date(2025, 9, 6))
+    with session_scope(engine) as s:
+        plan_all(s, now=local(2025, 9, 1, 2, 0), rules=rules)
+    assert len(queue_ids(engine)) == 13
+    c = claim(engine, owner="robot:r", now=MON_0900, rules=rules, team_id=None)
+    assert c is not None and c.patient_id == anytime
