@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -183,8 +184,9 @@ def test_hang_up_persona_hangs_up_after_its_second_answer(tmp_path: Path, make_p
     assert "hung up" in out and out.count("answer") >= 1
 
 
-def test_korean_persona_answers_the_ko_test_question(tmp_path: Path, make_phone, questions: TtsCache) -> None:
-    sim = SimProcess(tmp_path, "ko-test")
+def test_korean_persona_answers_the_ko_test_question_and_stops_cleanly_on_sigterm(
+        tmp_path: Path, make_phone, questions: TtsCache) -> None:
+    sim = SimProcess(tmp_path, "ko-test", calls=0)
     try:
         watcher = SpeechWatcher()
         phone, log = make_phone(tap_sink=watcher, record_calls=False)
@@ -197,7 +199,10 @@ def test_korean_persona_answers_the_ko_test_question(tmp_path: Path, make_phone,
         assert greeting.end_seq < asked_until < answer.start_seq
         phone.hangup(call_id)
         log.wait_for(CallStateChanged, call_id=call_id, state=CallState.disconnected)
+        wait_until(lambda: sip_options_answered(sim.port), 5, "the simulator to keep answering after a call")
+        sim.proc.send_signal(signal.SIGTERM)
         code, out = sim.finish()
     finally:
         sim.kill()
-    assert code == 0 and "greeting" in out and "answer" in out
+    assert code == 0, "SIGTERM: clean shutdown, no SIGABRT from pjsua2"
+    assert "greeting" in out and "answer" in out
