@@ -15,9 +15,19 @@ from sqlmodel import Session, col, select
 
 from callcenter.clock import Clock
 from callcenter.errors import InvalidInput, NotFound
-from callcenter.models import Appointment, GroupMembership, PatientGroup, Task
+from callcenter.models import (
+    Appointment,
+    Channel,
+    FollowUpPlan,
+    GroupMembership,
+    PatientGroup,
+    Task,
+    TaskStatus,
+)
 from callcenter.models.sms import SmsMessage, SmsStatus
 from callcenter.sms import service
+from callcenter.sms.templates import TEMPLATES
+from callcenter.tasks import transition
 
 logger = logging.getLogger(__name__)
 
@@ -119,3 +129,39 @@ def queue_pre_call_notice(session: Session, *, task_id: int, hospital_name: str,
         hospital_name=hospital_name, clock=clock, task_id=task_id, dedupe_key=f"precall:{task_id}",
         send_at=send_at,
     )
+
+
+def template_for_plan(plan: FollowUpPlan | None) -> tuple[str, dict[str, str]]:
+    """The template of an SMS-channel plan: its ``questionnaire`` names a template (e.g.
+    ``chronic_diabetes_monthly``), else the general monthly message with the plan's name."""
+    if plan is not None and plan.questionnaire_key in TEMPLATES:
+        return plan.questionnaire_key, {"group_name": plan.name}
+    return "chronic_general_monthly", {"group_name": plan.name if plan else "慢病管理"}
+
+
+def queue_sms_tasks(session: Session, *, hospital_name: str, tz: ZoneInfo, clock: Clock,
+                    limit: int = 1000) -> QueueReport:
+    """Due tasks of SMS-channel plans become outbox messages; the task is then done (actor ``sms``).
+
+    A task whose revisit is booked gets the appointment reminder instead of the plan's message."""
+    now = clock.now()
+    tasks = session.exec(
+        select(Task).where(Task.status == TaskStatus.due, Task.channel == Channel.sms)
+        .order_by(col(Task.due_at), col(Task.id)).limit(limit)
+    ).all()
+    report = {"queued": 0, "blocked": 0, "already": 0}
+    for task in tasks:
+        plan = session.get(FollowUpPlan, task.plan_id) if task.plan_id else None
+        key, variables = template_for_plan(plan)
+        appointment = session.exec(select(Appointment).where(Appointment.task_id == task.id)).first()
+        if appointment is not None and appointment.scheduled_for > now:
+            key, variables = "appointment_reminder", reminder_variables(appointment, tz)
+        message = service.enqueue(session, patient_id=task.patient_id, template_key=key, variables=variables,
+                                  hospital_name=hospital_name, clock=clock, task_id=task.id,
+                                  dedupe_key=f"task:{task.id}")
+        _count(report, message, now)
+        task.final_outcome = "sms_blocked" if message.status is SmsStatus.blocked else "sms_queued"
+        transition(session, task, TaskStatus.leased, actor="sms", now=now, reason="sms")
+        transition(session, task, TaskStatus.completed, actor="sms", now=now,
+                   reason=f"sms {message.id} {message.status}")
+    return QueueReport(**report)

@@ -34,6 +34,10 @@ def run_sms_batch(settings: Settings, *, engine: Engine | None = None, clock: Cl
         logger.info("sms disabled (CALLCENTER_SMPP_HOST empty): messages stay in the outbox")
         return None
     engine = engine or make_engine(settings.resolved_database_url)
+    clock = clock or SystemClock()
+    with session_scope(engine) as session:  # due tasks of SMS-channel plans become messages first
+        campaigns.queue_sms_tasks(session, hospital_name=settings.hospital_name, tz=ZoneInfo(settings.timezone),
+                                  clock=clock)
     gateway = gateway_from_settings(settings)
     try:
         gateway.open()
@@ -41,7 +45,7 @@ def run_sms_batch(settings: Settings, *, engine: Engine | None = None, clock: Cl
         logger.warning("sms batch skipped: %s", exc)
         return None
     try:
-        sent, inbound = service.run_batch(engine, gateway, clock or SystemClock(), ZoneInfo(settings.timezone),
+        sent, inbound = service.run_batch(engine, gateway, clock, ZoneInfo(settings.timezone),
                                           poll_s=poll_s, window=window)
     finally:
         gateway.close()

@@ -16,7 +16,19 @@ from callcenter import migrate
 from callcenter.cli import main
 from callcenter.clock import FrozenClock
 from callcenter.db import make_engine, session_scope
-from callcenter.models import Appointment, GroupMembership, Patient, PatientGroup, PatientPhone, Sex, Task
+from callcenter.models import (
+    Appointment,
+    Channel,
+    FollowUpPlan,
+    GroupMembership,
+    Patient,
+    PatientGroup,
+    PatientPhone,
+    Sex,
+    Task,
+    TaskEvent,
+    TaskStatus,
+)
 from callcenter.models.sms import SmsMessage, SmsStatus
 from callcenter.sms import campaigns
 
@@ -116,3 +128,32 @@ def test_sms_command_sends_and_counts_the_outbox(tmp_path: Path, smsc: Any) -> N
     counts = runner.invoke(main, ["sms", "outbox", "--json"], env=env)
     assert '"delivered": 1' in counts.output
     engine.dispose()
+
+
+def test_due_tasks_of_an_sms_plan_become_messages_and_are_done(engine: Engine, clock: FrozenClock) -> None:
+    with session_scope(engine) as session:
+        plan = FollowUpPlan(key="dm_sms", name="糖尿病短信随访", questionnaire_key="chronic_diabetes_monthly",
+                            channel=Channel.sms)
+        session.add(plan)
+        session.flush()
+        due = Task(patient_id=_patient(session, 6), plan_id=plan.id, point="m1", channel=Channel.sms,
+                   status=TaskStatus.due, due_at=clock.now())
+        later = Task(patient_id=_patient(session, 7), plan_id=plan.id, point="m1", channel=Channel.sms,
+                     status=TaskStatus.planned, due_at=clock.now() + timedelta(days=3))
+        session.add(due)
+        session.add(later)
+        session.flush()
+        due_id, later_id = due.id, later.id
+    with session_scope(engine) as session:
+        report = campaigns.queue_sms_tasks(session, hospital_name="示例医院", tz=SHANGHAI, clock=clock)
+    with session_scope(engine) as session:
+        again = campaigns.queue_sms_tasks(session, hospital_name="示例医院", tz=SHANGHAI, clock=clock)
+    assert (report.queued, again.queued) == (1, 0)
+    with Session(engine) as session:
+        message = session.exec(select(SmsMessage)).one()
+        done, waiting = session.get(Task, due_id), session.get(Task, later_id)
+        events = session.exec(select(TaskEvent).where(TaskEvent.task_id == due_id)).all()
+    assert message.task_id == due_id and message.template_key == "chronic_diabetes_monthly"
+    assert done is not None and (done.status, done.final_outcome) == (TaskStatus.completed, "sms_queued")
+    assert waiting is not None and waiting.status is TaskStatus.planned
+    assert [e.actor for e in events] == ["sms", "sms"]
