@@ -37,6 +37,7 @@ from callcenter.db import is_sqlite, session_scope
 from callcenter.errors import Conflict
 from callcenter.generation import plan_all
 from callcenter.outcomes import seed_outcomes
+from callcenter.qa import check_pending
 from callcenter.queue import expire_leases, refresh_overdue, release_due
 from callcenter.settings import Settings
 from callcenter.tasks import overdue_callbacks_to_pool
@@ -44,7 +45,8 @@ from callcenter.tasks import overdue_callbacks_to_pool
 logger = logging.getLogger(__name__)
 
 ADVISORY_LOCK_KEY = 0x6366_7363_6864  # "cfschd": the scheduler leader lock, one per database
-BATCH_HOOKS: dict[str, str] = {"robot_call": "", "sms": ""}  # filled by the robot-call and SMS areas
+# filled by the robot-call and SMS areas (robot calls are placed by the long-running `callcenter robocaller`)
+BATCH_HOOKS: dict[str, str] = {"robot_call": "", "sms": "callcenter.sms.jobs:scheduler_batch"}
 
 
 class SchedulerBusy(Conflict):
@@ -207,6 +209,12 @@ def callbacks(rt: Runtime, now: datetime) -> int:
         return overdue_callbacks_to_pool(s, now=now, rules=rt.rules)
 
 
+def adherence(rt: Runtime, now: datetime) -> int:
+    """The script-adherence check of every finished call not checked yet (callcenter.qa)."""
+    with session_scope(rt.engine) as s:
+        return check_pending(s, now=now)
+
+
 def batch(kind: str) -> Callable[[Runtime, datetime], int]:
     def run(rt: Runtime, now: datetime) -> int:
         ref = rt.hooks.get(kind, "")
@@ -232,6 +240,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("release_due", release, "interval:60"),
     JobSpec("robot_call_batch", batch("robot_call"), "interval:300"),
     JobSpec("sms_batch", batch("sms"), "interval:300"),
+    JobSpec("adherence_check", adherence, "interval:300"),
 )
 _BY_ID = {j.id: j for j in JOBS}
 
@@ -276,6 +285,10 @@ def job_robot_call_batch() -> int | None:
 
 def job_sms_batch() -> int | None:
     return run_job("sms_batch")
+
+
+def job_adherence_check() -> int | None:
+    return run_job("adherence_check")
 
 
 def run_once(rt: Runtime, at: datetime) -> dict[str, int]:

@@ -12,7 +12,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
 
-from callcenter import audit
+from callcenter import audit, scheduler
+from callcenter.call_rules import rules_from_settings
 from callcenter.db import session_scope
 from callcenter.models import (
     AdherenceCheck,
@@ -186,3 +187,19 @@ def test_supervisor_plays_a_recording_and_a_transcript_line_seeks_it(new_page, u
     with session_scope(sqlite_engine) as s:
         plays = audit.recent(s, action="recording.play")
     assert plays and all(p.user_id == staff["supervisor"].id for p in plays)
+
+
+def test_the_scheduler_job_checks_every_finished_call_once(sqlite_engine, settings, clock, qa_call):
+    rt = scheduler.Runtime(sqlite_engine, settings, rules_from_settings(settings), clock, lock=_NoLock())
+    assert scheduler.adherence(rt, clock.now()) == 1
+    assert scheduler.adherence(rt, clock.now()) == 0  # already checked
+    with session_scope(sqlite_engine) as s:
+        assert s.exec(select(AdherenceCheck)).one().flagged
+
+
+class _NoLock:
+    def try_acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
