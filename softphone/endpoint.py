@@ -194,6 +194,9 @@ class PjThread:
         ep_cfg.medConfig.clockRate = cfg.clock_rate_hz
         ep_cfg.medConfig.sndClockRate = cfg.clock_rate_hz
         ep_cfg.medConfig.channelCount = 1
+        # The null sound device is the bridge's clock: never auto-close it when idle (a hold re-INVITE that
+        # moves the call to a new bridge slot would stop every frame port until the next connection to it).
+        ep_cfg.medConfig.sndAutoCloseTime = -1
         ep_cfg.medConfig.noVad = True  # keep RTP flowing in silence: steady timing for recordings and taps
         ep.libInit(ep_cfg)
 

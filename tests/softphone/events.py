@@ -6,7 +6,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from callcenter.ports import CallEvent
+import numpy as np
+
+from callcenter.ports import AudioFrame, CallEvent
 
 E = TypeVar("E")
 
@@ -42,3 +44,40 @@ class EventLog:
         result = found()
         assert result is not None
         return result
+
+
+class CollectingTapSink:
+    """A ``TapSink`` that keeps frames in memory, for tests that wait on real audio (not on time)."""
+
+    def __init__(self) -> None:
+        self.frames: list[AudioFrame] = []
+        self._cond = threading.Condition()
+
+    def send(self, frame: AudioFrame) -> None:
+        with self._cond:
+            self.frames.append(frame)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def wait_for_voice(self, call_id: str, after_seq: int, timeout_s: float = 10.0, min_peak: int = 1000) -> int:
+        """The seq of the first frame after ``after_seq`` whose peak exceeds ``min_peak``."""
+        def found() -> int | None:
+            for f in self.frames:
+                if f.call_id == call_id and f.seq > after_seq and f.pcm and \
+                        int(np.abs(np.frombuffer(f.pcm, dtype="<i2")).max()) > min_peak:
+                    return f.seq
+            return None
+
+        with self._cond:
+            ok = self._cond.wait_for(lambda: found() is not None, timeout=timeout_s)
+            if not ok:
+                raise AssertionError(f"no voice on call {call_id} after frame {after_seq} within {timeout_s} s")
+            seq = found()
+        assert seq is not None
+        return seq
+
+    def last_seq(self, call_id: str) -> int:
+        with self._cond:
+            return max((f.seq for f in self.frames if f.call_id == call_id), default=-1)

@@ -204,12 +204,18 @@ class Baresip(_Process):
                     return reply
         raise TimeoutError(f"baresip did not answer the command {command!r}")
 
-    def received_wav(self) -> Path:
-        """The WAV of what baresip decoded from us (sndfile module, written as the call runs)."""
-        found = sorted(self.dump_dir.glob("*-dec.wav"))
-        if not found:
-            raise FileNotFoundError(f"baresip wrote no -dec.wav in {self.dump_dir}: {self.log()[-1500:]}")
-        return found[-1]
+    def received_wav(self, timeout_s: float = 10.0) -> Path:
+        """The WAV of what baresip decoded from us (sndfile module), once baresip has completed it (the
+        header is written when the call ends)."""
+        def complete() -> bool:
+            found = sorted(self.dump_dir.glob("*-dec.wav"))
+            if not found:
+                return False
+            head = found[-1].read_bytes()[:44]
+            return head[:4] == b"RIFF" and int.from_bytes(head[40:44], "little") > 0
+
+        wait_until(complete, timeout_s, f"baresip's -dec.wav in {self.dump_dir}")
+        return sorted(self.dump_dir.glob("*-dec.wav"))[-1]
 
     def __enter__(self) -> Baresip:
         return self.start()

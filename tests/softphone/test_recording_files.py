@@ -8,10 +8,12 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import pjsua2 as pj
 import pytest
 
 from callcenter.ports import RecordingReady
 from softphone.errors import InvalidCallUri
+from softphone.media import frame_bytes
 from softphone.recording import NURSE, PATIENT, StereoRecorder, compress_recording
 from softphone.sipuri import normalize_uri
 from softphone.wav import WavAppender, read_header, repair_wav, sha256_file, wav_duration_s
@@ -111,3 +113,10 @@ def test_dial_targets_are_normalized(target: str, registrar: str, expected: str)
 def test_undialable_targets_say_how_to_write_them(target: str) -> None:
     with pytest.raises(InvalidCallUri, match="sip:"):
         normalize_uri(target)
+
+
+def test_fast_frame_copy_reads_exactly_what_the_vector_holds() -> None:
+    for data in (bytes(320), np.random.default_rng(7).integers(0, 256, 320, dtype=np.uint8).tobytes(), b"\x01"):
+        frame = pj.MediaFrame()
+        frame.buf = pj.ByteVector(data)
+        assert frame_bytes(frame.buf) == data == bytes(frame.buf)
