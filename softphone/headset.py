@@ -36,6 +36,7 @@ from softphone.media import CallMedia
 logger = logging.getLogger(__name__)
 
 FRAME_MS = 20
+CALL_RATE_HZ = 8000  # the conference bridge's clock (softphone.config.PhoneConfig.clock_rate_hz)
 _FLOWING_CALLBACKS = 5  # callbacks per direction before the headset counts as running
 _PACTL_TIMEOUT_S = 5.0
 
@@ -135,8 +136,8 @@ def _pulse_target(device: AudioDevice, variable: str) -> Iterator[None]:
             os.environ[variable] = saved
 
 
-def negotiate_rate(pa: pyaudio.PyAudio, choice: HeadsetChoice) -> int:
-    """The headset's sample rate: the profile's first preferred rate both devices accept."""
+def negotiate_rate(pa: pyaudio.PyAudio, choice: HeadsetChoice, call_rate_hz: int = CALL_RATE_HZ) -> int:
+    """The headset's sample rate: the call's rate if both devices accept it, else the profile's first."""
     in_index, out_index = _portaudio_index(pa, choice.input), _portaudio_index(pa, choice.output)
 
     def accepts(rate: int) -> bool:
@@ -150,7 +151,7 @@ def negotiate_rate(pa: pyaudio.PyAudio, choice: HeadsetChoice) -> int:
         except ValueError:
             return False
 
-    return choose_rate(choice.profile, accepts, choice.output.default_rate_hz)
+    return choose_rate(choice.profile, accepts, choice.output.default_rate_hz, call_rate_hz)
 
 
 def _out_channels(device: AudioDevice) -> int:

@@ -139,6 +139,11 @@ def test_rate_is_the_first_preferred_rate_the_device_accepts() -> None:
     assert choose_rate(None, lambda r: r == 44100, 44100) == 44100
 
 
+def test_the_call_rate_wins_when_the_device_accepts_it() -> None:
+    assert choose_rate(JABRA, lambda r: True, 48000, call_rate_hz=8000) == 8000
+    assert choose_rate(JABRA, lambda r: r != 8000, 48000, call_rate_hz=8000) == 16000
+
+
 def test_find_device_accepts_a_monitor_as_input_by_exact_or_unique_name() -> None:
     devices = [
         pulse("jabra_spk", "Jabra", sink=True),
