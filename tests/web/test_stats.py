@@ -9,6 +9,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 from openpyxl import load_workbook
 
 from callcenter import audit
@@ -83,3 +84,16 @@ def test_exports_are_refused_to_nurses_and_unknown_formats(client, auth, auth_fo
     assert nurse.get("/supervisor/stats/export.csv").status_code == 403
     auth.login("doctor")
     assert client.get("/supervisor/stats/export.pdf").status_code == 422
+
+
+@pytest.mark.browser
+def test_statistics_charts_draw_from_the_vendored_library(new_page, ui, worked):
+    page = new_page()
+    ui.login(page, "supervisor")
+    page.click("text=统计报表")  # the main navigation
+    page.fill('input[name="start"]', "2026-11-19")
+    page.click('#stats-filters button[type="submit"]')
+    expect(page.locator("body")).to_have_attribute("data-charts", "ready")
+    assert page.evaluate("typeof Chart") == "function"
+    assert page.evaluate("Chart.getChart('chart-trend').data.datasets[0].data") == [0, 0, 0, 0, 0, 0, 3]
+    ui.screenshot(page, "supervisor-stats.png")
