@@ -9,8 +9,8 @@ import io
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import expect
 from openpyxl import load_workbook
+from playwright.sync_api import expect
 
 from callcenter import audit
 from callcenter.db import session_scope
