@@ -91,6 +91,7 @@ class PatientSimulator:
         self.phone: PjsuaPhone | None = None
         self.summaries: list[CallSummary] = []
         self._calls: dict[str, _Call] = {}
+        self._ended: set[str] = set()
         self._started_calls = 0
         self._lock = threading.RLock()
         self._finished = threading.Condition(self._lock)
@@ -156,6 +157,7 @@ class PatientSimulator:
                     self._advance(call)
             elif isinstance(event, CallStateChanged) and event.state is CallState.disconnected:
                 call = self._calls.pop(event.call_id, None)
+                self._ended.add(event.call_id)  # late tap frames of this call must not open a new one
                 if call is not None:
                     self.summaries.append(CallSummary(call.call_id, tuple(call.conversation.log),
                                                       call.conversation.turn, call.utterances, call.hung_up))
@@ -166,7 +168,7 @@ class PatientSimulator:
     # -- the call's script (lock held) -----------------------------------------------------------------------
     def _call(self, call_id: str) -> _Call | None:
         call = self._calls.get(call_id)
-        if call is None and not any(s.call_id == call_id for s in self.summaries):
+        if call is None and call_id not in self._ended:
             conversation = Conversation.for_call(self.persona, self._started_calls)
             self._started_calls += 1
             call = _Call(call_id, conversation, EnergyEndpointer(end_ms=self.persona.end_of_speech_ms))
