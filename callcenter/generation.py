@@ -104,10 +104,12 @@ _TASK_COLUMNS = ("patient_id", "plan_id", "anchor_encounter_id", "point", "quest
 # converted once per distinct date), ~3x faster than SQLAlchemy's per-row parameter processing at 10^6 rows.
 _INSERT_TASKS = ("INSERT INTO task ({cols}) VALUES ({marks}) "
                  "ON CONFLICT (plan_id, patient_id, anchor_encounter_id, point) DO NOTHING")
+# SQLite: the tasks this run created are the plan's rows above the largest id seen before the run that have no
+# event yet. (PostgreSQL records them exactly, in the same statement as the insert: see _copy_tasks.)
 _CREATION_EVENTS = text(
     "INSERT INTO taskevent (task_id, at, actor, from_status, to_status, reason) "
     "SELECT t.id, :now, :actor, '', 'planned', 'generated' FROM task t "
-    "WHERE t.plan_id = :plan_id AND t.created_at = :now "
+    "WHERE t.plan_id = :plan_id AND t.id > :after_id AND t.created_at = :now "
     "AND NOT EXISTS (SELECT 1 FROM taskevent e WHERE e.task_id = t.id)")
 
 
@@ -121,20 +123,22 @@ class _DbTime:
         return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else at.astimezone(UTC)
 
 
-def _insert_tasks(session: Session, rows: list[tuple[Any, ...]]) -> None:
+def _insert_tasks(session: Session, rows: list[tuple[Any, ...]], now_db: Any) -> int:
+    """Insert new task rows (existing ones are left alone); PostgreSQL returns how many it created."""
     if not rows:
-        return
+        return 0
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        _copy_tasks(conn, rows)
-        return
+        return _copy_tasks(conn, rows, now_db)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = _INSERT_TASKS.format(cols=", ".join(_TASK_COLUMNS), marks=", ".join([mark] * len(_TASK_COLUMNS)))
     conn.exec_driver_sql(sql, rows)
+    return 0
 
 
-def _copy_tasks(conn: Any, rows: list[tuple[Any, ...]]) -> None:
-    """PostgreSQL: COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT DO NOTHING."""
+def _copy_tasks(conn: Any, rows: list[tuple[Any, ...]], now_db: Any) -> int:
+    """PostgreSQL: COPY into a temporary table, then one statement inserts the new tasks (ON CONFLICT DO
+    NOTHING) and their creation events (from RETURNING)."""
     cols = ", ".join(_TASK_COLUMNS)
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS _task_new AS SELECT {cols} FROM task WITH NO DATA")
     cursor = conn.connection.dbapi_connection.cursor()
@@ -144,14 +148,19 @@ def _copy_tasks(conn: Any, rows: list[tuple[Any, ...]]) -> None:
                 copy.write_row(row)
     finally:
         cursor.close()
-    conn.exec_driver_sql(f"INSERT INTO task ({cols}) SELECT {cols} FROM _task_new "
-                         "ON CONFLICT (plan_id, patient_id, anchor_encounter_id, point) DO NOTHING")
+    result = conn.exec_driver_sql(
+        f"WITH ins AS (INSERT INTO task ({cols}) SELECT {cols} FROM _task_new "
+        "ON CONFLICT (plan_id, patient_id, anchor_encounter_id, point) DO NOTHING RETURNING id) "
+        "INSERT INTO taskevent (task_id, at, actor, from_status, to_status, reason) "
+        "SELECT id, %(now)s, %(actor)s, '', 'planned', 'generated' FROM ins", {"now": now_db, "actor": ACTOR})
     conn.exec_driver_sql("TRUNCATE _task_new")
+    return int(result.rowcount or 0)
 
 
-def _record_creation(session: Session, plan: FollowUpPlan, now_db: Any) -> int:
-    """One TaskEvent ('' -> planned) per task this run created; returns how many."""
-    result: Any = session.connection().execute(_CREATION_EVENTS, {"now": now_db, "actor": ACTOR, "plan_id": plan.id})
+def _record_creation(session: Session, plan: FollowUpPlan, now_db: Any, after_id: int) -> int:
+    """SQLite: one TaskEvent ('' -> planned) per task this run created; returns how many."""
+    result: Any = session.connection().execute(
+        _CREATION_EVENTS, {"now": now_db, "actor": ACTOR, "plan_id": plan.id, "after_id": after_id})
     return int(result.rowcount or 0)
 
 
@@ -192,6 +201,7 @@ def plan_one(session: Session, plan: FollowUpPlan, *, now: datetime, rules: Call
         latest = {pid: max(items)[1] for pid, items in anchors.items()}
         report.cancelled_readmitted += _cancel_superseded(session, plan, latest, now)
     db_time = _DbTime(session.get_bind().dialect.name)
+    after_id = int(session.exec(select(func.coalesce(func.max(Task.id), 0))).one() or 0)
     now_db = db_time(now)
     due_times = _DueTimes(policy, db_time)
     points_cache: dict[date, list[DuePoint]] = {}
@@ -213,10 +223,11 @@ def plan_one(session: Session, plan: FollowUpPlan, *, now: datetime, rules: Call
                 due_at, window_end_at = due_times(p)
                 rows.append((pid, plan_id, eid, p.point, *head, due_at, window_end_at, *middle, due_at, *tail))
             if len(rows) >= INSERT_BATCH:
-                _insert_tasks(session, rows)
+                report.created += _insert_tasks(session, rows, now_db)
                 rows = []
-    _insert_tasks(session, rows)
-    report.created += _record_creation(session, plan, now_db)
+    report.created += _insert_tasks(session, rows, now_db)
+    if db_time.sqlite:
+        report.created += _record_creation(session, plan, now_db, after_id)
     return report
 
 
