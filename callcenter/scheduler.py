@@ -45,7 +45,8 @@ from callcenter.tasks import overdue_callbacks_to_pool
 logger = logging.getLogger(__name__)
 
 ADVISORY_LOCK_KEY = 0x6366_7363_6864  # "cfschd": the scheduler leader lock, one per database
-BATCH_HOOKS: dict[str, str] = {"robot_call": "", "sms": ""}  # filled by the robot-call and SMS areas
+# filled by the robot-call and SMS areas (robot calls are placed by the long-running `callcenter robocaller`)
+BATCH_HOOKS: dict[str, str] = {"robot_call": "", "sms": "callcenter.sms.jobs:scheduler_batch"}
 
 
 class SchedulerBusy(Conflict):
