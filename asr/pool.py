@@ -32,7 +32,7 @@ from scripts_questionnaires.model import Item
 
 logger = logging.getLogger(__name__)
 
-QUEUE_FRAMES = 1500  # 30 s of one call's audio, shared by the worker's calls
+QUEUE_BATCHES = 500  # ≈ 10 s of audio when the sender moves one batch per 20 ms frame tick
 MAX_GAP_FRAMES = 50  # lost tap frames up to 1 s are replaced by silence so times stay call-relative
 SILENT_FRAME = bytes(320)
 
@@ -78,6 +78,7 @@ class _Worker:
     pid: int = 0
     restarts: int = 0
     failed: str = ""
+    pending: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class AsrPool:
@@ -87,7 +88,7 @@ class AsrPool:
                  workers_per_model: int = 1, alternatives: int = 3,
                  today: Callable[[], dt.date] = dt.date.today) -> None:
         self._ctx = mp.get_context("spawn")  # never fork a process that may hold pjsua2/socket threads
-        self._on_event = on_event
+        self.on_event = on_event
         self.events: queue.Queue[object] = queue.Queue()
         self._today = today
         self._lock = threading.Lock()
@@ -101,12 +102,16 @@ class AsrPool:
         self._reasons: dict[str, str] = {}
         self.dropped_frames = 0
         self._thread = threading.Thread(target=self._run, name="asr-events", daemon=True)
+        self._outgoing = threading.Condition()
+        self._sender_stop = False
+        self._sender = threading.Thread(target=self._send_loop, name="asr-sender", daemon=True)
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
     def start(self, wait_ready_s: float | None = 120.0) -> AsrPool:
         for worker in self._workers:
             self._spawn(worker)
         self._thread.start()
+        self._sender.start()
         if wait_ready_s is not None:
             self.wait_ready(wait_ready_s)
         return self
@@ -115,9 +120,13 @@ class AsrPool:
         return all(w.ready.wait(timeout_s) for w in self._workers)
 
     def close(self) -> None:
-        self._closing.set()
         for worker in self._workers:
-            self._send(worker, ("stop",), drop=False)
+            self._send(worker, ("stop",))
+        with self._outgoing:
+            self._sender_stop = True
+            self._outgoing.notify()
+        self._sender.join(5)
+        self._closing.set()
         for worker in self._workers:
             if worker.process is not None:
                 worker.process.join(10)
@@ -133,7 +142,8 @@ class AsrPool:
 
     def _spawn(self, worker: _Worker) -> None:
         worker.ready.clear()
-        worker.inbox = self._ctx.Queue(QUEUE_FRAMES)
+        worker.inbox = self._ctx.Queue(QUEUE_BATCHES)
+        worker.inbox.cancel_join_thread()  # at exit or after a crash, queued audio is dropped, never waited on
         reader, writer = self._ctx.Pipe(duplex=False)
         config = WorkerConfig(worker.model_path, alternatives=self._alternatives,
                               log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()))
@@ -164,7 +174,7 @@ class AsrPool:
             worker = min(candidates, key=lambda w: load[w.index])
             self._calls[call_id] = _Call(call_id, locale, worker.index)
         self._reasons.pop(call_id, None)
-        self._send(worker, ("open", call_id), drop=False)
+        self._send(worker, ("open", call_id))
         return True
 
     def reason(self, call_id: str) -> str:
@@ -181,7 +191,7 @@ class AsrPool:
             spec = FieldSpec(FieldKind.choice, call.locale, tuple((p, (p,)) for p in phrases))
         if spec is not None:
             call.specs[item_id] = (spec, None)
-        self._send(self._workers[call.worker], ("grammar", call_id, item_id, tuple(phrases)), drop=False)
+        self._send(self._workers[call.worker], ("grammar", call_id, item_id, tuple(phrases)))
 
     def set_item(self, call_id: str, item: Item, locale: str) -> None:
         """Listen for the answer to a questionnaire item (grammar and answer reading from the item)."""
@@ -195,7 +205,7 @@ class AsrPool:
     def feed(self, call_id: str, pcm: bytes) -> None:
         call = self._calls.get(call_id)
         if call is not None:
-            self._send(self._workers[call.worker], ("audio", call_id, pcm), drop=True)
+            self._send(self._workers[call.worker], ("audio", call_id, pcm))
 
     def tap_sink(self) -> PoolTapSink:
         """A ``ports.TapSink`` for the softphone's audio tap (its ``close`` leaves the pool running)."""
@@ -216,24 +226,59 @@ class AsrPool:
         with self._lock:
             call = self._calls.pop(call_id, None)
         if call is not None:
-            self._send(self._workers[call.worker], ("close", call_id), drop=False)
+            self._send(self._workers[call.worker], ("close", call_id))
 
     # ---- plumbing ----------------------------------------------------------------------------------------
-    def _send(self, worker: _Worker, msg: tuple[Any, ...], drop: bool) -> None:
+    def _send(self, worker: _Worker, msg: tuple[Any, ...]) -> None:
+        """Queue a message for the sender thread (never blocks; audio is what gets dropped when a worker lags)."""
+        with self._outgoing:
+            worker.pending.append(msg)
+            if len(worker.pending) == 1:
+                self._outgoing.notify()
+
+    def _send_loop(self) -> None:
+        """Moves queued messages to the workers, many per inter-process message when calls are many."""
+        while True:
+            with self._outgoing:
+                while not self._sender_stop and not any(w.pending for w in self._workers):
+                    self._outgoing.wait(0.5)
+                batches = [(w, w.pending) for w in self._workers if w.pending]
+                for w, _ in batches:
+                    w.pending = []
+                stop = self._sender_stop and not batches
+            for worker, msgs in batches:
+                self._put(worker, msgs)
+            if stop:
+                return
+
+    def _put(self, worker: _Worker, msgs: list[tuple[Any, ...]]) -> None:
         try:
-            worker.inbox.put(msg, block=not drop, timeout=None if drop else 2.0)
+            worker.inbox.put(("batch", msgs), block=False)
+            return
         except queue.Full:
-            self.dropped_frames += 1
-            if self.dropped_frames % 500 == 1:
-                logger.warning("asr worker=%s queue full: %s frames dropped so far", worker.index,
-                               self.dropped_frames)
+            control = [m for m in msgs if m[0] != "audio"]
+            self._count_dropped(worker, len(msgs) - len(control))
         except (ValueError, OSError, AssertionError):  # the queue of a dead worker; its calls were told
-            self.dropped_frames += 1
+            control = []
+            self._count_dropped(worker, len(msgs))
+        if control:
+            try:
+                worker.inbox.put(("batch", control), timeout=2.0)
+            except (queue.Full, ValueError, OSError, AssertionError):
+                logger.error("asr worker=%s is not taking messages; %s control messages lost", worker.index,
+                             len(control))
+
+    def _count_dropped(self, worker: _Worker, frames: int) -> None:
+        before = self.dropped_frames
+        self.dropped_frames += frames
+        if before // 500 != self.dropped_frames // 500 or before == 0:
+            logger.warning("asr worker=%s is behind: %s audio frames dropped so far", worker.index,
+                           self.dropped_frames)
 
     def _emit(self, event: object) -> None:
-        if self._on_event is not None:
+        if self.on_event is not None:
             try:
-                self._on_event(event)
+                self.on_event(event)
             except Exception:
                 logger.exception("asr on_event callback failed for %s", type(event).__name__)
         else:
@@ -298,9 +343,9 @@ class AsrPool:
         if worker.restarts == 0:
             return
         for call in [c for c in self._calls.values() if c.worker == worker.index]:
-            self._send(worker, ("open", call.call_id), drop=False)
+            self._send(worker, ("open", call.call_id))
             if call.item_id:
-                self._send(worker, ("grammar", call.call_id, call.item_id, call.phrases), drop=False)
+                self._send(worker, ("grammar", call.call_id, call.item_id, call.phrases))
             self._emit(SpeechStatus(call.call_id, True, "speech recognition is back"))
 
     def _on_stream_event(self, event: object) -> None:

@@ -18,6 +18,7 @@ from callcenter.ports import PartialText, Utterance, Word
 logger = logging.getLogger(__name__)
 
 PARTIAL_EVERY_FRAMES = 10  # a partial result every 200 ms of speech
+HOLD_AFTER_UNVOICED_FRAMES = 10  # after 200 ms without voice, hold frames back until voice returns
 
 
 class Decoder(Protocol):
@@ -46,6 +47,8 @@ class CallStream:
         self._start_s = 0.0
         self._frames = 0
         self._last_partial = ""
+        self._unvoiced_run = 0
+        self._held: list[bytes] = []
         self.utterances = 0
         self._free = decode_without_grammar  # offline transcription only: free decoding is too slow live
 
@@ -59,7 +62,7 @@ class CallStream:
             if isinstance(ev, SpeechStarted):
                 self._begin(ev.t_s)
             elif isinstance(ev, SpeechAudio):
-                events.extend(self._audio(ev.pcm))
+                events.extend(self._audio(ev.pcm, ev.voiced))
             elif isinstance(ev, SpeechEnded):
                 events.extend(self._finish(ev))
         return events
@@ -73,12 +76,22 @@ class CallStream:
 
     def _begin(self, t_s: float) -> None:
         self._start_s, self._frames, self._last_partial = t_s, 0, ""
+        self._unvoiced_run, self._held = 0, []
         self._utterance_item = self._item_id
         self._decoder = self._make_decoder(self._grammar_json) if self._grammar_json or self._free else None
 
-    def _audio(self, pcm: bytes) -> list[StreamEvent]:
+    def _audio(self, pcm: bytes, voiced: bool) -> list[StreamEvent]:
+        """Decode the frame — except the tail of a pause: most of the 700 ms end window is silence that
+        would only cost decoding time, so it is held back and decoded only if the patient goes on."""
         if self._decoder is None:
             return []
+        self._unvoiced_run = 0 if voiced else self._unvoiced_run + 1
+        if self._unvoiced_run > HOLD_AFTER_UNVOICED_FRAMES:
+            self._held.append(pcm)
+            return []
+        for held in self._held:
+            self._decoder.accept(held)
+        self._held.clear()
         self._decoder.accept(pcm)
         self._frames += 1
         if self._frames % PARTIAL_EVERY_FRAMES:

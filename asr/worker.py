@@ -1,6 +1,7 @@
 """The ASR worker process: one Vosk model, every call's stream, fed by a queue of small messages.
 
-Input messages (tuples, so they pickle fast): ``("audio", call_id, pcm)`` — 20 ms of 8 kHz 16-bit mono PCM,
+Input messages (tuples, so they pickle fast), usually several in one ``("batch", [messages])``:
+``("audio", call_id, pcm)`` — 20 ms of 8 kHz 16-bit mono PCM,
 ``("open", call_id)``, ``("grammar", call_id, item_id, phrases)``, ``("close", call_id)``, ``("stop",)``.
 Output events on the worker's own pipe (one writer per pipe, so a killed worker cannot leave a shared lock
 held): ``("ready", worker_id, pid)``, ``("event", worker_id, PartialText |
@@ -48,17 +49,18 @@ def run_worker(worker_id: int, config: WorkerConfig, inbox: Queue[Any], outbox: 
     outbox.send(("ready", worker_id, os.getpid()))
     streams: dict[str, CallStream] = {}
     while True:
-        msg = inbox.get()
-        kind = msg[0]
-        if kind == "stop":
-            break
-        call_id = msg[1] if len(msg) > 1 else ""
-        try:
-            _handle(worker_id, config, model, streams, msg, outbox)
-        except Exception as exc:
-            logger.exception("worker=%s call=%s message %s failed", worker_id, call_id, kind)
-            outbox.send(("error", worker_id, call_id, f"{type(exc).__name__}: {exc}"))
-    outbox.send(("stopped", worker_id))
+        batch = inbox.get()
+        for msg in batch[1] if batch[0] == "batch" else [batch]:
+            kind = msg[0]
+            if kind == "stop":
+                outbox.send(("stopped", worker_id))
+                return
+            call_id = msg[1] if len(msg) > 1 else ""
+            try:
+                _handle(worker_id, config, model, streams, msg, outbox)
+            except Exception as exc:
+                logger.exception("worker=%s call=%s message %s failed", worker_id, call_id, kind)
+                outbox.send(("error", worker_id, call_id, f"{type(exc).__name__}: {exc}"))
 
 
 def _new_stream(call_id: str, config: WorkerConfig, model: VoskModel) -> CallStream:

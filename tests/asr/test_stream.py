@@ -63,7 +63,8 @@ def test_utterance_carries_text_words_alternatives_and_call_relative_times() -> 
     start_s = (50 + 7 - 15) * 0.02  # pre-roll start
     assert utt.item_id == "pain" and utt.text == "네" and utt.alternatives == ("예",)
     assert utt.words[0].t0_s == round(start_s + 0.3, 3) and utt.t1_s == round(start_s + 0.5, 3)
-    assert made[0].frames == 15 + (20 - 7) + 32  # pre-roll, the rest of the speech, the unvoiced end frames
+    # pre-roll, the rest of the speech, and the first 200 ms of the pause; the rest of the end window is held back
+    assert made[0].frames == 15 + (20 - 7) + 10
     assert any(isinstance(e, PartialText) for e in events)
 
 
@@ -83,3 +84,10 @@ def test_close_finishes_the_utterance_in_progress() -> None:
     stream.set_grammar("pain", '["네"]')
     feed(stream, "." * 50 + "#" * 30)
     assert [type(e) for e in stream.close()] == [Utterance]
+
+
+def test_a_pause_inside_an_answer_is_decoded_when_the_patient_goes_on() -> None:
+    stream, made = make_stream()
+    stream.set_grammar("pain", '["네"]')
+    feed(stream, "." * 50 + "#" * 20 + "." * 25 + "#" * 20 + "." * 60)
+    assert made[0].frames == 15 + 13 + 25 + 20 + 10  # the whole 0.5 s pause reached the decoder
