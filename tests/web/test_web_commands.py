@@ -36,3 +36,17 @@ def test_serve_without_secret_key_says_what_to_set(tmp_path):
     result = CliRunner().invoke(main, ["serve", "--port", "0"], env=env)
     assert result.exit_code == 1
     assert "CALLCENTER_SECRET_KEY is empty" in result.output
+
+
+def test_wsgi_factory_imports_first_in_a_fresh_interpreter(tmp_path):
+    """gunicorn imports the factory before anything else: no circular import with the CLI."""
+    import subprocess
+    import sys
+
+    code = ("from callcenter.commands.wsgi import wsgi_app; app = wsgi_app(); "
+            "print(app.test_client().get('/healthz').get_json()['status'])")
+    env = {"CALLCENTER_DATA_DIR": str(tmp_path), "CALLCENTER_SECRET_KEY": "k" * 32, "CALLCENTER_LOG_LEVEL": "WARNING",
+           "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
