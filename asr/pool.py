@@ -26,8 +26,10 @@ from typing import Any
 from asr.field_types import FieldKind, FieldSpec, to_jsonable
 from asr.fields import parse_answer
 from asr.item_specs import answer_value, grammar_phrases, spec_from_item
+from asr.models import resolve_models
 from asr.worker import WorkerConfig, run_worker
 from callcenter.ports import AudioFrame, PartialText, Proposal, Utterance
+from callcenter.settings import Settings
 from scripts_questionnaires.model import Item
 
 logger = logging.getLogger(__name__)
@@ -105,6 +107,14 @@ class AsrPool:
         self._outgoing = threading.Condition()
         self._sender_stop = False
         self._sender = threading.Thread(target=self._send_loop, name="asr-sender", daemon=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, on_event: Callable[[object], None] | None = None,
+                      today: Callable[[], dt.date] = dt.date.today) -> AsrPool:
+        """The pool the composition root starts: models from ``asr_models`` (locales whose model is missing
+        are logged and run without proposals), ``asr_workers`` processes per model."""
+        models = {locale: str(path) for locale, path in resolve_models(settings.asr_models).items()}
+        return cls(models, on_event, workers_per_model=settings.asr_workers, today=today)
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
     def start(self, wait_ready_s: float | None = 120.0) -> AsrPool:

