@@ -11,6 +11,7 @@ from datetime import date as date_type
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -106,10 +107,20 @@ def check_pending(session: Session, *, now: datetime, parse: TextParser = adhere
             col(CallAttempt.id).not_in(checked))
         .order_by(col(CallAttempt.id)).limit(limit)
     ).all()
-    for attempt_id in pending:
-        if attempt_id is not None:
+    ids = [a for a in pending if a is not None]
+    answered: set[int] = set()
+    for start in range(0, len(ids), 500):
+        answered |= {a for a in session.exec(select(Response.attempt_id).where(
+            col(Response.attempt_id).in_(ids[start:start + 500]))) if a is not None}
+    for attempt_id in ids:
+        if attempt_id in answered:
             check_attempt(session, attempt_id, now=now, parse=parse)
-    return len(pending)
+    # calls that never reached the questionnaire: nothing to check, recorded as checked (one bulk insert)
+    unanswered = [{"attempt_id": a, "checked_at": now, "flagged": False, "missing_items": [], "disagreements": []}
+                  for a in ids if a not in answered]
+    if unanswered:
+        session.execute(insert(AdherenceCheck), unanswered)
+    return len(ids)
 
 
 # --- finding calls ------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ every formula is written out in docs/statistics.md. Nothing here touches the dat
 from __future__ import annotations
 
 import enum
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class AaporClass(enum.StrEnum):
     NE = "NE"  # 4.x not eligible: out of every denominator
 
 
+@functools.cache
 def aapor_class(code: str) -> AaporClass | None:
     """``"2.11"`` -> R. Codes that are empty or not AAPOR (e.g. a hospital's own row) give None."""
     parts = code.strip().split(".")
@@ -238,7 +240,15 @@ def report(
             groups_attempts[task_key[a.task_id]].append(a)
     # per nurse, the task-based figures count the tasks whose last call was hers; the call figures all her calls
     keys = sorted(set(groups_tasks) | (set(groups_attempts) if dimension in (Dimension.nurse, Dimension.day) else set()))
-    groups = tuple(figures(k, groups_tasks.get(k, []), groups_attempts.get(k, []), cases)
+    cases_by_task: dict[int, list[AttemptFact]] = defaultdict(list)
+    for a in cases:
+        if a.task_id is not None:
+            cases_by_task[a.task_id].append(a)
+
+    def group_cases(group: list[TaskFact]) -> list[AttemptFact]:
+        return [a for t in group for a in cases_by_task.get(t.task_id, ())]
+
+    groups = tuple(figures(k, groups_tasks.get(k, []), groups_attempts.get(k, []), group_cases(groups_tasks.get(k, [])))
                    for k in keys) if dimension is not Dimension.total else ()
     hours = [0] * 24
     for a in attempts:

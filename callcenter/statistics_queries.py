@@ -83,18 +83,20 @@ def _tasks(session: Session, filters: Filters, zone: tzinfo) -> list[TaskFact]:
 
 def _attempt_rows(session: Session, where: Any) -> list[AttemptFact]:
     query = (
-        sa_select(CallAttempt, col(Outcome.aapor), col(Outcome.contacted), col(User.display_name),
-                  col(User.username))
+        sa_select(col(CallAttempt.id), col(CallAttempt.task_id), col(CallAttempt.user_id), col(CallAttempt.robot),
+                  col(CallAttempt.started_at), col(CallAttempt.answered_at), col(CallAttempt.ended_at),
+                  col(CallAttempt.wrapped_up_at), col(CallAttempt.outcome_code), col(Outcome.aapor),
+                  col(Outcome.contacted), col(User.display_name), col(User.username))
         .join(Outcome, col(CallAttempt.outcome_code) == col(Outcome.code), isouter=True)
         .join(User, col(CallAttempt.user_id) == col(User.id), isouter=True)
         .where(where)
     )
     out = []
-    for attempt, aapor, contacted, display_name, username in session.execute(query):
-        nurse = statistics.ROBOT if attempt.robot or attempt.user_id is None else (display_name or username or "")
-        out.append(AttemptFact(attempt.id or 0, attempt.task_id, attempt.user_id, nurse, attempt.started_at, attempt.answered_at,
-                               attempt.ended_at, attempt.wrapped_up_at, attempt.outcome_code, aapor or "",
-                               bool(contacted)))
+    for (attempt_id, task_id, user_id, robot, started_at, answered_at, ended_at, wrapped_up_at, outcome_code, aapor,
+         contacted, display_name, username) in session.execute(query):
+        nurse = statistics.ROBOT if robot or user_id is None else (display_name or username or "")
+        out.append(AttemptFact(attempt_id, task_id, user_id, nurse, started_at, answered_at, ended_at, wrapped_up_at,
+                               outcome_code, aapor or "", bool(contacted)))
     return out
 
 

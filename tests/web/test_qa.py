@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
 
-from callcenter import audit, scheduler
+from callcenter import audit, qa, scheduler
 from callcenter.call_rules import rules_from_settings
 from callcenter.db import session_scope
 from callcenter.models import (
@@ -203,3 +203,17 @@ class _NoLock:
 
     def release(self) -> None:
         return None
+
+
+def test_a_call_that_never_reached_the_questionnaire_is_checked_and_not_flagged(sqlite_engine, clock, staff, qa_call):
+    with session_scope(sqlite_engine) as s:
+        missed = CallAttempt(patient_id=qa_call["patient_id"], user_id=staff["nurse"].id, started_at=clock.now(),
+                             ended_at=clock.now(), outcome_code="no_answer")
+        open_call = CallAttempt(patient_id=qa_call["patient_id"], user_id=staff["nurse"].id, started_at=clock.now())
+        s.add_all([missed, open_call])
+        s.flush()
+        assert qa.check_pending(s, now=clock.now()) == 2  # the missed call and qa_call; the open call waits
+        checks = {c.attempt_id: c for c in s.exec(select(AdherenceCheck))}
+    assert set(checks) == {qa_call["attempt_id"], missed.id}
+    assert not checks[missed.id].flagged and checks[missed.id].missing_items == []
+    assert checks[qa_call["attempt_id"]].flagged
