@@ -324,11 +324,14 @@ class PjsuaPhone:
                 if session.held:
                     session.held = False
                     self._emit(CallStateChanged(call.key, CallState.confirmed, 200, "resumed", session.at_s))
-            elif mi.status == pj.PJSUA_CALL_MEDIA_LOCAL_HOLD and not session.held:
-                session.held = True
-                self._emit(CallStateChanged(call.key, CallState.held, 200, "held", session.at_s))
-            elif mi.status == pj.PJSUA_CALL_MEDIA_ERROR:
-                self._emit(CallFailed(call.key, "media error: no audio path to the remote phone"))
+            else:
+                session.conf_slot = -1  # the stream was replaced: reconnect on the next ACTIVE, even if the
+                # slot number is reused (hold moves the call 1 -> 4, resume back to 1)
+                if mi.status == pj.PJSUA_CALL_MEDIA_LOCAL_HOLD and not session.held:
+                    session.held = True
+                    self._emit(CallStateChanged(call.key, CallState.held, 200, "held", session.at_s))
+                if mi.status == pj.PJSUA_CALL_MEDIA_ERROR:
+                    self._emit(CallFailed(call.key, "media error: no audio path to the remote phone"))
             break
 
     def dtmf(self, call: SipCall, digit: str, duration_ms: int) -> None:

@@ -19,10 +19,14 @@ def test_hold_and_resume_report_states_and_audio_flows_again(make_phone, baresip
     phone, log = make_phone(tap_sink=tap)
     call_id = phone.dial(baresip.uri)
     log.wait_for(CallStateChanged, call_id=call_id, state=CallState.confirmed)
-    tap.wait_for_voice(call_id, after_seq=-1)
+    first = tap.wait_for_voice(call_id, after_seq=-1)
+    # Talk a little, hold for a while: resume must reconnect the call's new stream (pjsua reuses slot numbers).
+    wait_until(lambda: tap.last_seq(call_id) >= first + 50, 10, "a second of conversation")
     phone.hold(call_id)
     log.wait_for(CallStateChanged, call_id=call_id, state=CallState.held)
     assert phone.call_info(call_id).held
+    held_at = tap.last_seq(call_id)
+    wait_until(lambda: tap.last_seq(call_id) >= held_at + 25, 10, "half a second on hold")
     phone.resume(call_id)
     log.wait_for(CallStateChanged, call_id=call_id, state=CallState.confirmed, where=lambda e: e.reason == "resumed")
     assert not phone.call_info(call_id).held
