@@ -28,7 +28,7 @@ from asr.fields import parse_answer
 from asr.item_specs import answer_value, grammar_phrases, spec_from_item
 from asr.models import resolve_models
 from asr.worker import WorkerConfig, run_worker
-from callcenter.ports import AudioFrame, PartialText, Proposal, Utterance
+from callcenter.ports import AudioFrame, PartialText, Proposal, Recognizer, TapSink, Utterance
 from callcenter.settings import Settings
 from scripts_questionnaires.model import Item
 
@@ -389,3 +389,8 @@ class PoolTapSink:
 
     def close(self) -> None:
         """The tap is done; the pool belongs to the composition root and keeps running."""
+
+
+def _implements_ports(pool: AsrPool) -> tuple[Recognizer, TapSink]:
+    """Never called: mypy checks here that the pool is a ``ports.Recognizer`` and its sink a ``ports.TapSink``."""
+    return pool, pool.tap_sink()
