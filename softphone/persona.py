@@ -1,7 +1,8 @@
 """Patient personas for the simulator (pure): the YAML format, its checks, and one call's conversation.
 
 A persona answers the caller's questions in order — the simulator does not understand speech, it waits for
-the caller to finish each utterance and says the next answer — with think-time pauses, hesitations, sometimes an
+the caller to finish each utterance and says the next answer; answers keyed by question id are put in the order
+the questionnaire's branching will ask them — with think-time pauses, hesitations, sometimes an
 off-topic reply (the question is then answered when repeated) and sometimes a hang-up, all drawn from a seeded
 random generator so that a demo or a test is reproducible. Format: docs/headsets.md#patient-simulator and the
 shipped files in ``softphone/personas/``.
@@ -10,12 +11,17 @@ shipped files in ``softphone/personas/``.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from scripts_questionnaires.engine import Engine
+from scripts_questionnaires.errors import ScriptError
+from scripts_questionnaires.library import library_script
+from scripts_questionnaires.model import ItemType, Script
 from softphone.errors import SoftphoneError
 
 PERSONA_DIR = Path(__file__).parent / "personas"
@@ -140,7 +146,39 @@ class Conversation:
 
 # -- loading ------------------------------------------------------------------------------------------------------
 _TOP_KEYS = {"title", "language", "questionnaire", "voice", "seed", "greeting", "closing", "think_ms",
-             "end_of_speech_ms", "hesitation", "off_topic", "hang_up", "turns"}
+             "end_of_speech_ms", "hesitation", "off_topic", "hang_up", "turns", "answers"}
+ScriptLookup = Callable[[str], Script]
+
+
+def turns_from_answers(script: Script, answers: Mapping[str, Any], source: str) -> tuple[Turn, ...]:
+    """The turns in the order the nurse will ask, following the script's branching with the persona's values.
+
+    ``answers`` maps a question id to ``{say: words, value: typed answer}`` (info items need only ``say``).
+    """
+    engine = Engine(script)
+    state = engine.start()
+    turns: list[Turn] = []
+    while (item := engine.current_item(state)) is not None:
+        spec = answers.get(item.id)
+        after = f" (after {turns[-1].question})" if turns else ""
+        if not isinstance(spec, dict) or not isinstance(spec.get("say"), str) or not spec["say"].strip():
+            raise PersonaError(f"{source}: answers.{item.id} needs `say:` — {script.key} asks {item.id!r}{after}: "
+                               f"{item.text}")
+        try:
+            if item.type is ItemType.info:
+                state = engine.deliver(state, item.id)
+            elif "value" not in spec:
+                raise PersonaError(f"{source}: answers.{item.id} needs `value:` (the typed answer, e.g. yes / 7) "
+                                   f"so that the script's branching can be followed")
+            else:
+                state = engine.answer(state, item.id, spec["value"])
+        except ScriptError as exc:
+            raise PersonaError(f"{source}: answers.{item.id}: {exc}") from exc
+        turns.append(Turn(say=spec["say"].strip(), question=item.id))
+    unused = sorted(set(answers) - {t.question for t in turns} - {i.id for i in script.items})
+    if unused:
+        raise PersonaError(f"{source}: answers for {unused}, which {script.key} does not have")
+    return tuple(turns)
 
 
 def _probability(where: str, value: Any) -> float:
@@ -165,8 +203,39 @@ def _section(where: str, value: Any, keys: set[str]) -> dict[str, Any]:
     return value
 
 
-def parse_persona(text: str, source: str) -> Persona:
-    """A persona from YAML ``text``; errors name ``source`` (a file path) and the field."""
+def _turns(data: dict[str, Any], source: str, script_lookup: ScriptLookup) -> tuple[Turn, ...]:
+    if ("turns" in data) == ("answers" in data):
+        raise PersonaError(f"{source}: give either turns (answers in order) or answers (keyed by question id, "
+                           "with questionnaire)")
+    if "answers" in data:
+        key = data.get("questionnaire")
+        if not isinstance(key, str) or not key:
+            raise PersonaError(f"{source}: answers keyed by question id need `questionnaire:` (the script key)")
+        if not isinstance(data["answers"], dict) or not data["answers"]:
+            raise PersonaError(f"{source}: answers must map question ids to `{{say: ..., value: ...}}`")
+        try:
+            script = script_lookup(key)
+        except KeyError as exc:
+            raise PersonaError(f"{source}: questionnaire: {exc.args[0]}") from exc
+        return turns_from_answers(script, data["answers"], source)
+    raw_turns = data["turns"]
+    if not isinstance(raw_turns, list) or not raw_turns:
+        raise PersonaError(f"{source}: turns must be a non-empty list of answers (`- say: ...`)")
+    turns = []
+    for i, item in enumerate(raw_turns, 1):
+        if isinstance(item, str):
+            item = {"say": item}
+        if not isinstance(item, dict) or not isinstance(item.get("say"), str) or not item["say"].strip():
+            raise PersonaError(f"{source}: turns[{i}] needs `say:` with the answer's words")
+        turns.append(Turn(say=item["say"].strip(), question=str(item.get("question", ""))))
+    return tuple(turns)
+
+
+def parse_persona(text: str, source: str, script_lookup: ScriptLookup = library_script) -> Persona:
+    """A persona from YAML ``text``; errors name ``source`` (a file path) and the field.
+
+    ``script_lookup`` finds the questionnaire of a persona whose answers are keyed by question id (default: the
+    built-in library)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -181,16 +250,7 @@ def parse_persona(text: str, source: str) -> Persona:
     language = data.get("language")
     if not isinstance(language, str) or not language:
         raise PersonaError(f"{source}: language is required (e.g. zh-CN, ko-KR)")
-    raw_turns = data.get("turns")
-    if not isinstance(raw_turns, list) or not raw_turns:
-        raise PersonaError(f"{source}: turns must be a non-empty list of answers (`- say: ...`)")
-    turns = []
-    for i, item in enumerate(raw_turns, 1):
-        if isinstance(item, str):
-            item = {"say": item}
-        if not isinstance(item, dict) or not isinstance(item.get("say"), str) or not item["say"].strip():
-            raise PersonaError(f"{source}: turns[{i}] needs `say:` with the answer's words")
-        turns.append(Turn(say=item["say"].strip(), question=str(item.get("question", ""))))
+    turns = _turns(data, source, script_lookup)
     voice = _section(f"{source}: voice", data.get("voice"), {"espeak", "rate_wpm", "pitch"})
     hes = _section(f"{source}: hesitation", data.get("hesitation"), {"probability", "phrases"})
     off = _section(f"{source}: off_topic", data.get("off_topic"), {"probability", "phrases"})
@@ -205,7 +265,7 @@ def parse_persona(text: str, source: str) -> Persona:
     persona = Persona(
         key=Path(source).stem,
         language=language,
-        turns=tuple(turns),
+        turns=turns,
         title=str(data.get("title", "")),
         questionnaire=str(data.get("questionnaire", "")),
         espeak_voice=str(voice.get("espeak", "")),

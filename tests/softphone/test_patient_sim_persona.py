@@ -195,3 +195,40 @@ def test_real_espeak_question_is_one_utterance(tmp_path: Path) -> None:
     ended = feed(EnergyEndpointer(), bytes(4000) + pcm + bytes(24000))
     assert len(ended) == 1
     assert ended[0].duration_ms > 2000
+
+
+# -- answers keyed by question id follow the script's branching -------------------------------------------------
+KO_ANSWERS = """
+language: ko-KR
+questionnaire: ko-test
+answers:
+  pain: {say: 아니요, value: %s}
+  pain_score: {say: 칠 점, value: 7}
+  fever: {say: 아니요 없어요, value: no}
+  medication: {say: 네 잘 먹고 있어요, value: yes}
+"""
+
+
+def test_answers_keyed_by_question_id_follow_the_branching_of_the_script() -> None:
+    with_pain = parse_persona(KO_ANSWERS % "yes", "ko.yaml")
+    without_pain = parse_persona(KO_ANSWERS % "no", "ko.yaml")
+    assert [t.question for t in with_pain.turns] == ["pain", "pain_score", "fever", "medication"]
+    assert [t.question for t in without_pain.turns] == ["pain", "fever", "medication"], "no pain: no pain score"
+    assert load_persona("ko-test").turns[1].say == "칠 점"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        (KO_ANSWERS.replace("  fever: {say: 아니요 없어요, value: no}\n", "") % "no",
+         r"answers.fever needs `say:` .*asks 'fever' \(after pain\)"),
+        ((KO_ANSWERS % "yes").replace("value: 7", "value: 15"), "answers.pain_score"),
+        ((KO_ANSWERS % "yes").replace("{say: 칠 점, value: 7}", "{say: 칠 점}"), "needs `value:`"),
+        ((KO_ANSWERS % "no").replace("ko-test", "nope"), "questionnaire: no built-in script 'nope'"),
+        ((KO_ANSWERS % "no") + "turns: [a]\n", "either turns .* or answers"),
+        ((KO_ANSWERS % "no") + "  smoking: {say: 아니요, value: no}\n", r"answers for \['smoking'\]"),
+    ],
+)
+def test_bad_keyed_answers_name_the_question(yaml_text: str, message: str) -> None:
+    with pytest.raises(PersonaError, match=message):
+        parse_persona(yaml_text, "ko.yaml")
