@@ -53,7 +53,7 @@ from callcenter.robocall_jobs import CallJob, CallProgress, CallReport, WorkerSt
 from callcenter.robocall_prompts import Prompts
 from callcenter.robocall_vad import EnergyVad, level_dbfs
 from softphone.config import PhoneConfig
-from softphone.errors import SoftphoneError
+from softphone.errors import InvalidCallUri, SoftphoneError
 from softphone.phone import PjsuaPhone
 
 logger = logging.getLogger(__name__)
@@ -166,9 +166,12 @@ class RobocallWorker:
     def start(self, job: CallJob) -> CallReport | None:
         try:
             call_id = self.phone.dial(job.uri, record_path=job.record_path)
-        except SoftphoneError as exc:
-            logger.warning("worker=%s job=%s dial failed: %s", self.name, job.job_id, exc)
+        except InvalidCallUri as exc:  # the number cannot be dialled at all
+            logger.warning("worker=%s job=%s cannot dial: %s", self.name, job.job_id, exc)
             return CallReport(job.job_id, job.task_id, job.attempt_id, outcome_for_unanswered(404), self.name)
+        except SoftphoneError as exc:  # our side failed: not the number's fault, try again later
+            logger.error("worker=%s job=%s dial failed: %s", self.name, job.job_id, exc)
+            return CallReport(job.job_id, job.task_id, job.attempt_id, outcome_for_unanswered(503), self.name)
         prompts = Prompts(job.facts, job.script)
         config = job.config if job.nurse_uri else dataclasses.replace(job.config, transfer_available=False)
         self.calls[call_id] = _Call(job, ReminderDialogue(prompts, config), time.monotonic())
