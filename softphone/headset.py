@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,15 +28,14 @@ from hardware.devices import AudioDevice, Backend, HeadsetChoice, choose_headset
 from hardware.drift import DriftBuffer, DriftStats
 from hardware.errors import HardwareError
 from hardware.levels import apply_gain, mono_to_stereo, stereo_to_mono
-from hardware.pulse import parse_pactl
 from softphone.media import CallMedia
+from softphone.sound_server import pulse_devices
 
 logger = logging.getLogger(__name__)
 
 FRAME_MS = 20
 CALL_RATE_HZ = 8000  # the conference bridge's clock (softphone.config.PhoneConfig.clock_rate_hz)
 _FLOWING_CALLBACKS = 5  # callbacks per direction before the headset counts as running
-_PACTL_TIMEOUT_S = 5.0
 
 
 @contextmanager
@@ -72,34 +69,6 @@ def portaudio_devices(pa: pyaudio.PyAudio) -> list[AudioDevice]:
                 index=index,
             )
         )
-    return devices
-
-
-def pulse_devices() -> list[AudioDevice]:
-    """The sound server's sinks and sources (empty when no PulseAudio/PipeWire server answers)."""
-    pactl = shutil.which("pactl")
-    if pactl is None:
-        return []
-    devices: list[AudioDevice] = []
-    for kind in ("sinks", "sources"):
-        try:
-            out = subprocess.run(  # noqa: S603 - fixed argv, no shell
-                [pactl, "--format=json", "list", kind],
-                capture_output=True,
-                text=True,
-                timeout=_PACTL_TIMEOUT_S,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            logger.info("pactl list %s failed (%s); listing PortAudio devices only", kind, exc)
-            return []
-        if out.returncode != 0:
-            return []  # no sound server
-        try:
-            devices += parse_pactl(out.stdout, sinks=kind == "sinks")
-        except HardwareError as exc:
-            logger.warning("%s", exc)
-            return []
     return devices
 
 
