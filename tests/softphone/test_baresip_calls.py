@@ -18,6 +18,7 @@ from callcenter.ports import (
 )
 from softphone.wav import sha256_file
 from tests.softphone.audio_check import envelope_correlation, read_channel
+from tests.softphone.events import CollectingTapSink
 from tests.softphone.peers import Baresip, wait_until
 
 pytestmark = pytest.mark.sip
@@ -25,12 +26,15 @@ pytestmark = pytest.mark.sip
 
 def test_call_records_the_patient_right_and_the_nurse_left_and_baresip_hears_the_nurse(
         make_phone, baresip: Baresip, patient_wav: Path, nurse_wav: Path) -> None:
-    phone, log = make_phone()
+    tap = CollectingTapSink()
+    phone, log = make_phone(tap_sink=tap)
     call_id = phone.dial(baresip.uri)
     media = log.wait_for(MediaStarted, call_id=call_id)
     assert media.codec == "PCMU"
     phone.play(call_id, str(nurse_wav))
+    first_voice = tap.wait_for_voice(call_id, after_seq=-1)
     log.wait_for(PlaybackFinished, timeout_s=20, call_id=call_id)
+    wait_until(lambda: tap.last_seq(call_id) >= first_voice + 500, 20, "all of the patient's 10 s")
     phone.hangup(call_id)
     ended = log.wait_for(CallStateChanged, call_id=call_id, state=CallState.disconnected)
     assert ended.sip_status == 200
