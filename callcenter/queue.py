@@ -50,10 +50,10 @@ class Claim:
 def release_due(session: Session, *, now: datetime, actor: str = "scheduler") -> int:
     """Planned tasks whose time has come, and callbacks whose time has come, enter the queue."""
     n = 0
-    for status, column in ((TaskStatus.planned, Task.next_attempt_at), (TaskStatus.callback, Task.callback_at)):
+    for status in (TaskStatus.planned, TaskStatus.callback):  # a callback's next_attempt_at is its callback time
         while True:
-            rows = session.exec(select(Task).where(Task.status == status, col(column) <= now)
-                                .order_by(col(column)).limit(RELEASE_BATCH)).all()
+            rows = session.exec(select(Task).where(Task.status == status, col(Task.next_attempt_at) <= now)
+                                .order_by(col(Task.next_attempt_at)).limit(RELEASE_BATCH)).all()
             for task in rows:
                 transition(session, task, TaskStatus.due, actor=actor, now=now,
                            reason="callback time" if status is TaskStatus.callback else "due")

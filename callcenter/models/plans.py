@@ -54,10 +54,8 @@ class Task(SQLModel, table=True):
         Index("ix_task_lease", "status", "lease_expires_at"),
         # a nurse's queue: WHERE team_id = ? AND status = 'due' ORDER BY queue_rank, due_at (callbacks.queue)
         Index("ix_task_team_queue", "team_id", "status", "queue_rank", "due_at"),
-        # release of planned tasks and of callbacks whose time has come
+        # release of planned tasks and of callbacks whose time has come (a callback's next_attempt_at is its time)
         Index("ix_task_release", "status", "next_attempt_at"),
-        Index("ix_task_callback", "status", "callback_at"),
-        Index("ix_task_patient_status", "patient_id", "status"),
     )
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)

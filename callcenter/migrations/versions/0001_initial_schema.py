@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 23:10:05.683979
+Create Date: 2026-11-25 23:31:43.695587
 
 """
 
@@ -353,10 +353,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("plan_id", "patient_id", "anchor_encounter_id", "point", name="uq_task_point"),
     )
     with op.batch_alter_table("task", schema=None) as batch_op:
-        batch_op.create_index("ix_task_callback", ["status", "callback_at"], unique=False)
         batch_op.create_index("ix_task_lease", ["status", "lease_expires_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_task_patient_id"), ["patient_id"], unique=False)
-        batch_op.create_index("ix_task_patient_status", ["patient_id", "status"], unique=False)
         batch_op.create_index(batch_op.f("ix_task_plan_id"), ["plan_id"], unique=False)
         batch_op.create_index("ix_task_queue", ["status", "team_id", "due_at"], unique=False)
         batch_op.create_index("ix_task_release", ["status", "next_attempt_at"], unique=False)
@@ -753,10 +751,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_task_release")
         batch_op.drop_index("ix_task_queue")
         batch_op.drop_index(batch_op.f("ix_task_plan_id"))
-        batch_op.drop_index("ix_task_patient_status")
         batch_op.drop_index(batch_op.f("ix_task_patient_id"))
         batch_op.drop_index("ix_task_lease")
-        batch_op.drop_index("ix_task_callback")
 
     op.drop_table("task")
     with op.batch_alter_table("questionnaire", schema=None) as batch_op:
