@@ -7,6 +7,7 @@
   var empty = document.getElementById("transcript-empty");
   var state = document.getElementById("call-state");
   var current = null; // the proposal on screen
+  var latest = {}; // the last proposal per question, so one that arrives just before the form moves is kept
   var STATES = { calling: "呼叫中", early: "振铃", connecting: "接通中", confirmed: "通话中", held: "保持",
                  disconnected: "已挂断" };
 
@@ -72,6 +73,7 @@
     form.elements["t1_s"].value = current.t1_s == null ? "" : current.t1_s;
     form.elements["heard"].value = current.text || "";
     form.elements["value_json"].value = JSON.stringify(current.value);
+    delete latest[current.item_id];
     current = null;
     submitForm(form);
     return true;
@@ -88,7 +90,11 @@
     window.cc.onConnect(follow);
     window.cc.on("transcript", function (d) { if (mine(d)) addLine(d, false); });
     window.cc.on("partial", function (d) { if (mine(d)) addLine(d, true); });
-    window.cc.on("proposal", function (d) { if (mine(d)) showProposal(d); });
+    window.cc.on("proposal", function (d) {
+      if (!mine(d)) return;
+      if (d.item_id) latest[d.item_id] = d;
+      showProposal(d);
+    });
     window.cc.on("recording", function (d) {
       if (!mine(d) || !d.recording_id) return;
       var link = document.createElement("a");
@@ -110,7 +116,13 @@
     phoneSelect.addEventListener("change", function () { $("wrap-up-phone").value = phoneSelect.value; });
   }
 
-  document.body.addEventListener("htmx:afterSwap", function () { current = null; var i = $("answer-value"); if (i) i.focus(); });
+  document.body.addEventListener("htmx:afterSwap", function () {
+    current = null;
+    var waiting = latest[questionId()];
+    if (waiting) showProposal(waiting);
+    var input = $("answer-value");
+    if (input) input.focus();
+  });
   document.body.addEventListener("htmx:responseError", function (ev) {
     var text = ev.detail && ev.detail.xhr ? ev.detail.xhr.responseText : "";
     var match = /<p>([^<]+)<\/p>/.exec(text || "");
