@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from callcenter.db import session_scope
 from callcenter.events import EventKind, attempt_room, user_room
-from callcenter.models import Answer, CallAttempt, Response
+from callcenter.models import Answer, AuditEvent, CallAttempt, Response
 from web.realtime import notifier_for, socketio_for
 
 pytestmark = pytest.mark.browser
@@ -117,3 +117,18 @@ def test_call_screen_live_transcript_proposals_accepted_with_enter_then_complete
     assert [(a.item_id, a.source, a.confidence, a.audio_t0_s) for a in answers] == [
         ("feeling", "asr", 0.93, 4.0), ("bp", "asr", 0.81, 8.0)]
     assert response.status == "completed" and response.attempt_id == attempt_id
+
+
+def test_recording_plays_and_seeks_in_chromium_through_the_guarded_route(new_page, ui, call_data, sqlite_engine):
+    page = new_page()
+    ui.login(page, "nurse")
+    page.goto(f"{ui.base_url}/recordings/{call_data.recording_id}")
+    page.wait_for_function("() => document.getElementById('player').readyState >= 1")
+    assert page.evaluate("() => document.getElementById('player').duration") > 0.9
+    page.evaluate("() => { const a = document.getElementById('player'); a.muted = true; return a.play(); }")
+    page.wait_for_function("() => document.getElementById('player').currentTime > 0.05")
+    page.evaluate("() => { document.getElementById('player').currentTime = 0.5; }")
+    page.wait_for_function("() => document.getElementById('player').currentTime >= 0.5")
+    with session_scope(sqlite_engine) as s:
+        plays = s.exec(select(AuditEvent).where(AuditEvent.action == "recording.play")).all()
+    assert plays and all(p.object_id == str(call_data.recording_id) for p in plays)
