@@ -80,6 +80,14 @@ class FormView:
     answered: tuple[AnsweredView, ...]
     alerts: tuple[AlertView, ...]
     amending: bool = False  # ``current`` is an earlier question being corrected
+    locale: str = "zh-CN"
+    item_spec: dict[str, Any] | None = None  # the current item as compiled (``Item.to_dict``): the ASR grammar
+
+    def grammar_command(self, attempt_id: int) -> dict[str, Any]:
+        """What the softphone agent's ASR needs to listen for the current question (empty item: stop)."""
+        return {"command": "grammar", "attempt_id": attempt_id, "response_id": self.response_id,
+                "item_id": self.current.item_id if self.current else "", "locale": self.locale,
+                "item": self.item_spec}
 
 
 def _variables(session: Session, task: Task, nurse: StaffMember, hospital_name: str, today: date
@@ -138,7 +146,8 @@ def _view(engine: Engine, state: RunState, response: Response, task_id: int, ame
     alerts = tuple(AlertView(a.id, a.severity.value, a.message) for a in engine.alerts(state))
     return FormView(response.id or 0, task_id, script.key, script.version, script.title,
                     render_text(script.intro, state.variables), render_text(script.closing, state.variables),
-                    state.status.value, current, answered, alerts, amending)
+                    state.status.value, current, answered, alerts, amending, script.locale,
+                    item.to_dict() if item is not None else None)
 
 
 def _engine_for(session: Session, response: Response) -> Engine:

@@ -146,9 +146,7 @@ def answer(task_id: int) -> Any:
     if attempt_id is not None:
         # the browser of everyone following the call, and her softphone agent (the ASR grammar follows)
         notifier.emit(EventKind.question, {"attempt_id": attempt_id, "item_id": next_item}, attempt_room(attempt_id))
-        notifier.emit(EventKind.agent_command, {"command": "grammar", "attempt_id": attempt_id,
-                                                "response_id": form.response_id, "item_id": next_item},
-                      agent_room(nurse.id))
+        notifier.emit(EventKind.agent_command, form.grammar_command(attempt_id), agent_room(nurse.id))
     for alert in form.alerts:
         notifier.emit(EventKind.alert, {"alert_id": alert.id, "task_id": task_id, "severity": alert.severity},
                       SUPERVISORS)
@@ -217,10 +215,17 @@ def dial(task_id: int) -> Any:
     if not agent_online(current_user.id):
         raise AgentOffline("您的软电话（坐席）未连接：请在本机启动 callcenter softphone 后再拨号 "
                            "(the softphone agent of this seat is not connected)")
+    current = state()
     with db() as session:
-        _, command = nurse_calls.start_attempt(session, task_id, current_user.member, phone_id=int(phone),
-                                               now=state().services.clock.now())
+        attempt_id, command = nurse_calls.start_attempt(session, task_id, current_user.member, phone_id=int(phone),
+                                                        now=current.services.clock.now())
+        form = call_form.open_form(session, task_id, current_user.member, attempt_id=attempt_id,
+                                   hospital_name=current.settings.hospital_name, today=local_today(),
+                                   now=current.services.clock.now())
     _send(command)
+    if form is not None:  # the first grammar: the question on screen when the patient answers the phone
+        notifier_for(current_app._get_current_object()).emit(  # type: ignore[attr-defined]
+            EventKind.agent_command, form.grammar_command(attempt_id), command.room)
     return redirect(url_for("workspace.call", task_id=task_id))
 
 

@@ -90,3 +90,26 @@ def test_controls_and_agent_reported_states(client, auth, queue_data, agent_of, 
     assert attempt.sip_call_id == "abc@127.0.0.1"
     ended = client.post(f"/workspace/attempts/{attempt_id}/hangup", data={"csrf_token": auth.csrf})
     assert ended.status_code == 409
+
+
+def test_agent_gets_the_grammar_of_the_question_on_screen_at_dial_and_after_each_answer(
+    client, auth, queue_data, agent_of, published_script
+):
+    import re
+
+    agent = agent_of("nurse")
+    auth.login("nurse")
+    client.post(f"/workspace/tasks/{queue_data.due_task_id}/claim", data={"csrf_token": auth.csrf})
+    client.post(f"/workspace/tasks/{queue_data.due_task_id}/dial",
+                data={"csrf_token": auth.csrf, "phone_id": queue_data.phone_id})
+    dial, grammar = _commands(agent)
+    assert dial["command"] == "dial"
+    assert (grammar["command"], grammar["attempt_id"], grammar["item_id"], grammar["locale"]) == (
+        "grammar", dial["attempt_id"], "feeling", "zh-CN")
+    assert [o["value"] for o in grammar["item"]["options"]] == ["better", "same", "worse"]
+    page = client.get(f"/workspace/tasks/{queue_data.due_task_id}").get_data(as_text=True)
+    response_id = re.search(r'name="response_id" value="(\d+)"', page).group(1)
+    client.post(f"/workspace/tasks/{queue_data.due_task_id}/answer",
+                data={"csrf_token": auth.csrf, "response_id": response_id, "item_id": "feeling", "value": "same"})
+    (moved,) = _commands(agent)
+    assert moved["item_id"] == "bp" and moved["item"]["type"] == "blood_pressure"
