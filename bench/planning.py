@@ -30,9 +30,9 @@ from callcenter import migrate
 from callcenter.call_rules import CallRules
 from callcenter.db import make_engine, session_scope
 from callcenter.generation import plan_all
-from callcenter.models import Encounter, Patient, Task, Team, User
+from callcenter.models import Channel, Encounter, Patient, Task, Team, User
 from callcenter.plans_repo import parse_plan, upsert_plans
-from callcenter.queue import nurse_queue
+from callcenter.queue import queue_query, nurse_queue
 
 SH = ZoneInfo("Asia/Shanghai")
 PG_ADMIN = os.environ.get("CALLCENTER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -155,6 +155,20 @@ def queue_latency(engine: Engine, rng: random.Random, runs: int) -> tuple[float,
     return statistics.median(times), times[int(len(times) * 0.95) - 1], got // runs
 
 
+def server_time(engine: Engine, rng: random.Random, runs: int) -> tuple[float, float]:
+    """PostgreSQL's own execution time of the queue query (no client or network)."""
+    times = []
+    with engine.connect() as conn:
+        for _ in range(runs):
+            team = rng.randrange(1, TEAMS + 1)
+            query = queue_query(team, team * NURSES_PER_TEAM + 1, Channel.nurse_call).limit(50)
+            sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+            plan = [r[0] for r in conn.execute(text("EXPLAIN (ANALYZE, FORMAT TEXT) " + sql))]
+            times.append(float(next(p for p in plan if p.startswith("Execution Time")).split()[2]))
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.95) - 1]
+
+
 def run(backend: str, n: int, queue_runs: int) -> None:
     rng = random.Random(4)
     tmp = tempfile.TemporaryDirectory(prefix="bench-planning-")
@@ -188,6 +202,10 @@ def run(backend: str, n: int, queue_runs: int) -> None:
         p50, p95, avg = queue_latency(engine, rng, queue_runs)
         print(f"[{backend}] nurse queue over {total:,} tasks ({queue_runs} queries, {avg} rows each): "
               f"p50 {p50:.2f} ms, p95 {p95:.2f} ms")
+        if backend == "postgresql":
+            s50, s95 = server_time(engine, rng, 50)
+            print(f"[{backend}] same query, server execution (EXPLAIN ANALYZE): p50 {s50:.2f} ms, p95 {s95:.2f} ms "
+                  "(the difference is client, driver and scheduling under load)")
     finally:
         engine.dispose()
         if admin is not None:

@@ -91,7 +91,7 @@ def expire_leases(session: Session, *, now: datetime, actor: str = "scheduler") 
 # --- the nurse's side ---------------------------------------------------------------------------------------------
 
 
-def _queue_query(team_id: int | None | object, user_id: int | None, channel: Channel):  # type: ignore[no-untyped-def]
+def queue_query(team_id: int | None | object, user_id: int | None, channel: Channel):  # type: ignore[no-untyped-def]  # noqa: E501
     query = select(Task).where(Task.status == TaskStatus.due, Task.channel == channel)
     if team_id is not _ANY:
         query = query.where(col(Task.team_id).is_(None) if team_id is None else Task.team_id == team_id)
@@ -106,7 +106,7 @@ def nurse_queue(session: Session, *, team_id: int | None, user_id: int | None, l
                 channel: Channel = Channel.nurse_call) -> list[Task]:
     """A nurse's queue: her team's due tasks (and callbacks bound to her), callbacks first, then overdue,
     then priority, then due date. ``team_id=None`` is the shared pool."""
-    return list(session.exec(_queue_query(team_id, user_id, channel).limit(limit)).all())
+    return list(session.exec(queue_query(team_id, user_id, channel).limit(limit)).all())
 
 
 def claim_next(session: Session, *, owner: str, now: datetime, rules: CallRules, team_id: int | None | object = _ANY,
@@ -115,7 +115,7 @@ def claim_next(session: Session, *, owner: str, now: datetime, rules: CallRules,
     window, per-number caps). Returns None when nothing can be called now."""
     plans: dict[int, FollowUpPlan | None] = {}
     seen: list[int] = []
-    for task in _candidates(session, _queue_query(team_id, user_id, channel), batch, seen):
+    for task in _candidates(session, queue_query(team_id, user_id, channel), batch, seen):
         patient = session.get(Patient, task.patient_id)
         if patient is None or patient.do_not_call or patient.deceased:
             continue
