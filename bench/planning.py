@@ -32,7 +32,7 @@ from callcenter.db import make_engine, session_scope
 from callcenter.generation import plan_all
 from callcenter.models import Channel, Encounter, Patient, Task, Team, User
 from callcenter.plans_repo import parse_plan, upsert_plans
-from callcenter.queue import queue_query, nurse_queue
+from callcenter.queue import nurse_queue, queue_query
 
 SH = ZoneInfo("Asia/Shanghai")
 PG_ADMIN = os.environ.get("CALLCENTER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
