@@ -8,7 +8,6 @@ import importlib
 import logging
 import sys
 from dataclasses import dataclass, field
-from typing import Any
 
 import click
 from sqlalchemy.engine import Engine
@@ -16,30 +15,49 @@ from sqlalchemy.engine import Engine
 from callcenter.db import make_engine
 from callcenter.settings import Settings
 
-# Command modules, each exposing a click command or group named ``command`` (or a list ``commands``).
-COMMAND_MODULES = [
-    "callcenter.commands.db",
-    "callcenter.commands.settings",
-    "callcenter.commands.users",
-    "callcenter.commands.serve",
-    "callcenter.commands.demo",
-    "callcenter.commands.ids",
-    "callcenter.commands.intake",
-    "callcenter.commands.mllp",
-    "callcenter.commands.demo_data",
-    "callcenter.commands.cohort",
-    "callcenter.commands.sms",
-    "callcenter.commands.robocaller",
-    "callcenter.commands.devices",
-    "callcenter.commands.patient_sim",
-    "callcenter.commands.call",
-    "callcenter.commands.plans",
-    "callcenter.commands.tasks",
-    "callcenter.commands.schedule",
-    "callcenter.commands.models",
-    "callcenter.commands.asr",
-    "callcenter.commands.scripts",
-]
+# Command name -> "module" (exposing ``command``) or "module:attribute". Imported only when the command runs,
+# so `callcenter --help` and light commands do not load pjsua2, Vosk or Flask.
+COMMANDS: dict[str, str] = {
+    "db": "callcenter.commands.db",
+    "settings": "callcenter.commands.settings",
+    "users": "callcenter.commands.users",
+    "serve": "callcenter.commands.serve",
+    "demo": "callcenter.commands.demo",
+    "ids": "callcenter.commands.ids",
+    "import": "callcenter.commands.intake",
+    "mllp": "callcenter.commands.mllp",
+    "cohort": "callcenter.commands.cohort",
+    "patients": "callcenter.commands.cohort:patients_command",
+    "demo-data": "callcenter.commands.demo_data",
+    "sms": "callcenter.commands.sms",
+    "robocaller": "callcenter.commands.robocaller",
+    "devices": "callcenter.commands.devices",
+    "patient-sim": "callcenter.commands.patient_sim",
+    "call": "callcenter.commands.call",
+    "plans": "callcenter.commands.plans",
+    "tasks": "callcenter.commands.tasks",
+    "schedule": "callcenter.commands.schedule",
+    "models": "callcenter.commands.models",
+    "asr": "callcenter.commands.asr",
+    "scripts": "callcenter.commands.scripts",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        found: click.Command = getattr(importlib.import_module(module_name), attribute or "command")
+        return found
 
 
 @dataclass
@@ -57,7 +75,7 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
-@click.group()
+@click.group(cls=LazyGroup)
 @click.option("--log-level", default=None, help="Override CALLCENTER_LOG_LEVEL.")
 @click.pass_context
 def main(ctx: click.Context, log_level: str | None) -> None:
@@ -69,14 +87,3 @@ def main(ctx: click.Context, log_level: str | None) -> None:
         stream=sys.stderr,
     )
     ctx.obj = AppContext(settings=settings)
-
-
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        commands: list[Any] = list(getattr(module, "commands", [])) or [module.command]
-        for cmd in commands:
-            main.add_command(cmd)
-
-
-_register()
