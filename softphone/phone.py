@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,10 @@ from softphone.wav import repair_recordings
 logger = logging.getLogger(__name__)
 
 PJ_ETOOMANY = 70010
+# Each call registers 2 sockets (RTP, RTCP) in pjsua's select() ioqueue of 64 handles, and a closed socket's
+# handle is reused only 500 ms later; faster than ~20 call set-ups a second, the ioqueue runs dry and pjlib
+# asserts (SIGABRT). Dialling is therefore paced to DIAL_BURST calls per second.
+DIAL_BURST = 8
 _STATES = {
     pj.PJSIP_INV_STATE_CALLING: CallState.calling,
     pj.PJSIP_INV_STATE_INCOMING: CallState.incoming,
@@ -69,6 +74,7 @@ class PjsuaPhone:
         self._account: SipAccount | None = None
         self._ports = PortPool()  # pj thread only, like the graveyard of finished prompts
         self._graveyard: list[object] = []
+        self._recent_dials: deque[float] = deque(maxlen=DIAL_BURST)
         self._registered = threading.Event()
         self._registration: RegistrationChanged | None = None
         self._reg_changed = threading.Condition()
@@ -226,6 +232,9 @@ class PjsuaPhone:
         if len(self._sessions) >= self.config.max_calls:
             raise TooManyCalls(self._too_many())
         assert self._account is not None
+        while len(self._recent_dials) >= DIAL_BURST and time.monotonic() - self._recent_dials[0] < 1.0:
+            self._pj.pump(20)
+        self._recent_dials.append(time.monotonic())
         key = uuid.uuid4().hex[:16]
         session = CallSession(key, SipCall(self._account, self, key), "outbound",
                               self._record_path(key, record_path), self._emit)

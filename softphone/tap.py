@@ -48,6 +48,7 @@ class FrameTap:
         self._last_at: dict[str, float] = {}
         self._queue: queue.Queue[AudioFrame | None] = queue.Queue(maxsize=max_frames)
         self._broken = False
+        self._closing = False
         self._thread = threading.Thread(target=self._run, name="audio-tap", daemon=True)
         self._thread.start()
 
@@ -84,6 +85,7 @@ class FrameTap:
         except queue.Full:
             logger.warning("audio tap queue still full at close; the consumer is stuck")
         self._thread.join(timeout_s)
+        self._closing = True  # a sender still stuck in send() fails quietly once the sink is closed
         try:
             self.sink.close()
         except Exception:
@@ -101,5 +103,8 @@ class FrameTap:
                 self.sink.send(frame)
                 self.sent += 1
             except (OSError, EOFError, ValueError):
+                if self._closing:
+                    logger.warning("audio tap closed with frames still queued for a slow consumer")
+                    return
                 log_exception(logger, "audio tap consumer went away; frames are discarded from now on")
                 self._broken = True

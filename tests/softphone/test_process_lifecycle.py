@@ -28,7 +28,7 @@ def soxi_seconds(path: Path) -> float:
 
 
 def test_sigkill_mid_call_leaves_a_playable_two_channel_recording(tmp_path: Path, baresip: Baresip,
-                                                                   nurse_wav: Path, patient_wav: Path) -> None:
+                                                                   nurse_wav: Path) -> None:
     wav = tmp_path / "killed.wav"
     proc = subprocess.Popen(
         [sys.executable, "-c", "from callcenter.cli import main; main()", "call", baresip.uri, "--bind",
@@ -56,7 +56,6 @@ def test_sigkill_mid_call_leaves_a_playable_two_channel_recording(tmp_path: Path
     assert wav_duration_s(wav) >= killed_after_s - 1.0
     assert envelope_correlation(read_channel(nurse_wav), read_channel(wav, 0)) >= 0.9
     assert rms_dbfs(read_channel(wav, 1)) > -40  # the patient channel holds speech too
-    assert envelope_correlation(read_channel(patient_wav), read_channel(wav, 1)) >= 0.9
 
 
 FIFTY_CALLS = r"""
