@@ -32,6 +32,8 @@ class AuditAction(enum.StrEnum):
     export = "export"
     script_publish = "script.publish"
     answer_edit = "answer.edit"
+    alert_acknowledge = "alert.acknowledge"
+    plan_edit = "plan.edit"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ class EventKind(enum.StrEnum):
 
 
 SUPERVISORS = "supervisors"
+DOCTORS = "doctors"  # the alerts inbox: new red flags are pushed here
 
 
 def user_room(user_id: int) -> str:

@@ -31,6 +31,7 @@ from apscheduler.util import ref_to_obj
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from callcenter.alerts import escalate_overdue
 from callcenter.call_rules import CallRules
 from callcenter.clock import Clock, SystemClock
 from callcenter.db import is_sqlite, session_scope
@@ -215,6 +216,12 @@ def adherence(rt: Runtime, now: datetime) -> int:
         return check_pending(s, now=now)
 
 
+def alerts(rt: Runtime, now: datetime) -> int:
+    """Escalate alerts left unacknowledged longer than Settings.alert_escalation_minutes (callcenter.alerts)."""
+    with session_scope(rt.engine) as s:
+        return len(escalate_overdue(s, now=now, after_minutes=rt.settings.alert_escalation_minutes))
+
+
 def batch(kind: str) -> Callable[[Runtime, datetime], int]:
     def run(rt: Runtime, now: datetime) -> int:
         ref = rt.hooks.get(kind, "")
@@ -241,6 +248,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("robot_call_batch", batch("robot_call"), "interval:300"),
     JobSpec("sms_batch", batch("sms"), "interval:300"),
     JobSpec("adherence_check", adherence, "interval:300"),
+    JobSpec("escalate_alerts", alerts, "interval:60"),
 )
 _BY_ID = {j.id: j for j in JOBS}
 
@@ -289,6 +297,10 @@ def job_sms_batch() -> int | None:
 
 def job_adherence_check() -> int | None:
     return run_job("adherence_check")
+
+
+def job_escalate_alerts() -> int | None:
+    return run_job("escalate_alerts")
 
 
 def run_once(rt: Runtime, at: datetime) -> dict[str, int]:

@@ -23,7 +23,7 @@ from flask_socketio import SocketIO, join_room, leave_room
 
 from callcenter import call_events, disclosure, users
 from callcenter.errors import CallCenterError
-from callcenter.events import SUPERVISORS, EventKind, agent_room, attempt_room, user_room
+from callcenter.events import DOCTORS, SUPERVISORS, EventKind, agent_room, attempt_room, user_room
 from callcenter.models import Role
 from callcenter.settings import Settings
 from web.services import db, state
@@ -97,6 +97,8 @@ def _register_handlers(socketio: SocketIO) -> None:
             join_room(user_room(current_user.id))
             if current_user.role is Role.supervisor:
                 join_room(SUPERVISORS)
+            if current_user.role is Role.doctor:
+                join_room(DOCTORS)  # the alerts inbox (web.alerts)
             logger.debug("sid=%s user=%s connected", request.sid, current_user.id)  # type: ignore[attr-defined]
             return True
         token = auth.get("agent_token") if isinstance(auth, dict) else None

@@ -13,7 +13,7 @@ from flask_login import current_user
 from callcenter import call_form, disclosure, nurse_calls, queue, worklist
 from callcenter import patient_panel as panels
 from callcenter.errors import Conflict, InvalidInput
-from callcenter.events import SUPERVISORS, EventKind, agent_room, attempt_room
+from callcenter.events import DOCTORS, SUPERVISORS, EventKind, agent_room, attempt_room
 from callcenter.models import AnswerSource, Role
 from callcenter.privacy import PATIENT_DATA_ROLES
 from web.auth import ALL_ROLES, home_for, public, remote_addr, role_required
@@ -148,8 +148,9 @@ def answer(task_id: int) -> Any:
         notifier.emit(EventKind.question, {"attempt_id": attempt_id, "item_id": next_item}, attempt_room(attempt_id))
         notifier.emit(EventKind.agent_command, form.grammar_command(attempt_id), agent_room(nurse.id))
     for alert in form.alerts:
-        notifier.emit(EventKind.alert, {"alert_id": alert.id, "task_id": task_id, "severity": alert.severity},
-                      SUPERVISORS)
+        for room in (SUPERVISORS, DOCTORS):  # DOCTORS: the alerts inbox reloads (web.alerts)
+            notifier.emit(EventKind.alert, {"alert_id": alert.id, "task_id": task_id, "severity": alert.severity},
+                          room)
     if request.headers.get("HX-Request"):
         return render_template("workspace/_guided_form.html", form=form, screen=None)
     return redirect(url_for("workspace.call", task_id=task_id))
