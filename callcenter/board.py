@@ -106,11 +106,12 @@ def _day_bounds(now: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def _nurses(session: Session, start: datetime) -> tuple[NurseRow, ...]:
+def _nurses(session: Session, start: datetime, end: datetime) -> tuple[NurseRow, ...]:
     nurses = session.exec(select(User).where(User.role == Role.nurse, col(User.active).is_(True))
                           .order_by(col(User.username))).all()
     teams = {t.id: t.name for t in session.exec(select(Team))}
     today = session.exec(select(CallAttempt).where(col(CallAttempt.started_at) >= start,
+                                                   col(CallAttempt.started_at) < end,
                                                    col(CallAttempt.user_id).is_not(None))
                          .order_by(col(CallAttempt.started_at), col(CallAttempt.id))).all()
     latest: dict[int, CallAttempt] = {}
@@ -201,5 +202,5 @@ def _campaigns(session: Session, start: datetime, end: datetime) -> tuple[Campai
 
 def board(session: Session, *, now: datetime, zone: tzinfo) -> Board:
     start, end = _day_bounds(now, zone)
-    return Board(now, _nurses(session, start), _queues(session), _progress(session, start, end),
+    return Board(now, _nurses(session, start, end), _queues(session), _progress(session, start, end),
                  _campaigns(session, start, end))
