@@ -108,22 +108,21 @@ def load(session: Session, filters: Filters, zone: tzinfo) -> tuple[list[TaskFac
                                                                     list[AttemptFact], list[AnswerFact]]:
     """(tasks due in the period, calls started in it, every attempt of those tasks, their answers)."""
     tasks = _tasks(session, filters, zone)
-    task_ids = [t.task_id for t in tasks]
-    cases: list[AttemptFact] = []
-    for chunk in _chunks(task_ids):
-        cases += _attempt_rows(session, col(CallAttempt.task_id).in_(chunk))
+    task_ids = {t.task_id for t in tasks}
+    start_at, end_at = filters.bounds(zone)
+    # one pass over the attempts: those started in the period and those of tasks due in it
+    due_in_period = select(Task.id).where(col(Task.due_at) >= start_at, col(Task.due_at) < end_at)
+    attempts = _attempt_rows(session, ((col(CallAttempt.started_at) >= start_at) & (col(CallAttempt.started_at) < end_at))
+                             | col(CallAttempt.task_id).in_(due_in_period))
+    cases = [a for a in attempts if a.task_id in task_ids]
     if filters.nurse_id is not None:
         mine = {a.task_id for a in cases if a.user_id == filters.nurse_id}
         tasks = [t for t in tasks if t.task_id in mine]
         cases = [a for a in cases if a.task_id in mine]
-    start_at, end_at = filters.bounds(zone)
-    in_period = col(CallAttempt.started_at) >= start_at
-    in_period = in_period & (col(CallAttempt.started_at) < end_at)
-    if filters.nurse_id is not None:
-        in_period = in_period & (col(CallAttempt.user_id) == filters.nurse_id)
-    wanted = set(task_ids) if (filters.department or filters.plan_key) else None
-    calls = [a for a in _attempt_rows(session, in_period)
-             if wanted is None or a.task_id in wanted]
+    wanted = task_ids if (filters.department or filters.plan_key) else None
+    calls = [a for a in attempts if start_at <= a.started_at < end_at
+             and (filters.nurse_id is None or a.user_id == filters.nurse_id)
+             and (wanted is None or a.task_id in wanted)]
     answers: list[AnswerFact] = []
     for chunk in _chunks([t.task_id for t in tasks]):
         rows = session.exec(
