@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from callcenter import audit
 from callcenter.errors import Conflict, InvalidInput, NotFound
 from callcenter.models import Alert, Answer, Patient, Questionnaire, Response, User
-from callcenter.privacy import mask_national_id
+from callcenter.privacy import mask_name, mask_national_id
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +67,6 @@ class AckSummary:
     max_minutes: float | None
 
 
-def mask_name(name: str) -> str:
-    """``张三`` -> ``张某``: enough for a doctor to recognise a case, not to identify a stranger."""
-    return f"{name[0]}某" if name else "（无名）"
-
-
 def _answer_text(value: Any) -> str:
     if isinstance(value, dict) and {"systolic", "diastolic"} <= set(value):
         return f"{value['systolic']}/{value['diastolic']}"
@@ -113,7 +108,7 @@ def list_alerts(session: Session, *, status: str = "open", limit: int = 200, pat
     names = {u.id: (u.display_name or u.username) for u in session.exec(select(User).where(col(User.id).in_(user_ids)))
              } if user_ids else {}
     out = [
-        AlertRow(a.id or 0, a.patient_id, mask_name(name or ""), mask_national_id(nid), a.severity, a.message,
+        AlertRow(a.id or 0, a.patient_id, mask_name(name), mask_national_id(nid), a.severity, a.message,
                  a.item_id, _answer_text(answers.get((a.response_id or 0, a.item_id))),
                  versions.get(a.response_id or 0, ""), a.raised_at, a.acknowledged_at,
                  names.get(a.acknowledged_by_id, ""), a.ack_note, a.escalated_at)

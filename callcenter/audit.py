@@ -34,6 +34,7 @@ class AuditAction(enum.StrEnum):
     answer_edit = "answer.edit"
     alert_acknowledge = "alert.acknowledge"
     plan_edit = "plan.edit"
+    script_draft = "script.draft"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,12 @@ def mask_national_id(national_id: str | None) -> str:
     return value[:3] + MASK * (len(value) - 7) + value[-4:]
 
 
+def mask_name(name: str | None) -> str:
+    """``张三`` -> ``张*``; ``欧阳娜娜`` -> ``欧***``: the family name stays (as on the supervisors' board)."""
+    value = (name or "").strip()
+    return value if len(value) <= 1 else value[0] + MASK * (len(value) - 1)
+
+
 def mask_phone(number: str | None) -> str:
     """``13800138000`` -> ``138****8000``; ``010-12345678`` -> ``010-****5678``; short numbers keep 2 digits."""
     if not number:

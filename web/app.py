@@ -10,11 +10,14 @@ from zoneinfo import ZoneInfo
 from flask import Flask, jsonify
 
 import web.admin
+import web.alerts
 import web.api
 import web.auth
 import web.board
 import web.qa
 import web.recordings
+import web.results
+import web.scripts_editor
 import web.stats
 import web.workspace
 from callcenter import privacy
@@ -55,7 +58,8 @@ def create_app(settings: Settings, services: Services, config: Mapping[str, Any]
     realtime.init_app(app, settings, channel=app.config.get("SOCKETIO_CHANNEL", realtime.DEFAULT_CHANNEL))
     errors.register(app)
     for blueprint in (web.auth.bp, web.workspace.bp, web.recordings.bp, web.admin.bp, web.api.bp,
-                      web.board.bp, web.qa.bp, web.stats.bp):
+                      web.board.bp, web.qa.bp, web.stats.bp,
+                      web.scripts_editor.bp, web.alerts.bp, web.results.bp):
         app.register_blueprint(blueprint)
 
     zone = ZoneInfo(settings.timezone)

@@ -64,7 +64,7 @@ def test_an_alert_raised_in_a_call_is_listed_with_the_patient_masked_and_the_ans
     (row,) = alerts.list_alerts(session)
     assert (row.id, row.severity, row.message, row.item_id) == (alert_id, "critical", "血压过高", "bp")
     assert row.answer == "190/100" and row.questionnaire == "t_alert@1"
-    assert row.patient_label == "王某" and row.national_id_masked == "110***********1234"
+    assert row.patient_label == "王*" and row.national_id_masked == "110***********1234"
     assert row.acknowledged_at is None and row.minutes_to_acknowledge is None
 
 

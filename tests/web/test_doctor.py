@@ -1,0 +1,101 @@
+"""The doctor's screens through the Flask test client: script editor endpoints (check, preview, simulate,
+publish, diff), the alerts inbox (acknowledge), patient results; and that each refuses other roles."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from callcenter import audit, call_form, questionnaires
+from callcenter.db import session_scope
+from callcenter.models import Alert, Role
+from tests.web.conftest import POST_DISCHARGE_SCRIPT
+
+DOCTOR_ENDPOINTS = ("scripts.", "alerts.", "results.")
+
+
+def test_every_doctor_route_declares_roles_that_exclude_nurses_and_admins(app):
+    found = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith(DOCTOR_ENDPOINTS):
+            allowed = app.view_functions[rule.endpoint].allowed_roles
+            assert Role.nurse not in allowed and Role.admin not in allowed, rule.endpoint
+            found += 1
+    assert found >= 12  # the URL-map guard (test_web_guard) then walks each for 302/401/403
+
+
+def test_the_check_endpoint_reports_an_error_at_its_line(client, auth):
+    auth.login("doctor")
+    bad = POST_DISCHARGE_SCRIPT.replace("type: blood_pressure", "type: blood_presure")
+    line = bad.splitlines().index("    type: blood_presure") + 1
+    body = client.post("/doctor/scripts/check", json={"source": bad}, headers={"X-CSRFToken": auth.csrf}).get_json()
+    assert body["ok"] is False
+    assert (body["problems"][0]["line"], body["problems"][0]["severity"]) == (line, "error")
+    assert "blood_presure" in body["problems"][0]["message"]
+    good = client.post("/doctor/scripts/check", json={"source": POST_DISCHARGE_SCRIPT},
+                       headers={"X-CSRFToken": auth.csrf}).get_json()
+    assert good == {"ok": True, "problems": []}
+
+
+def test_preview_and_simulation_render_the_draft(client, auth):
+    auth.login("doctor")
+    page = client.post("/doctor/scripts/preview", data={"source": POST_DISCHARGE_SCRIPT, "csrf_token": auth.csrf})
+    html = page.get_data(as_text=True)
+    assert "张三，出院后感觉怎么样？" in html and "更差了" in html and 'data-item-id="bp"' in html
+    run = client.post("/doctor/scripts/simulate", data={"source": POST_DISCHARGE_SCRIPT, "csrf_token": auth.csrf,
+                                                        "answers": '{"feeling": "worse", "bp": "190/100"}'})
+    assert run.status_code == 200 and "血压过高，请医生联系患者。" in run.get_data(as_text=True)
+    wrong = client.post("/doctor/scripts/simulate", data={"source": POST_DISCHARGE_SCRIPT, "csrf_token": auth.csrf,
+                                                          "answers": "{not json"})
+    assert wrong.status_code == 422
+
+
+def test_publishing_twice_makes_version_2_audited_and_the_diff_shows_the_change(client, auth, sqlite_engine,
+                                                                                staff):
+    auth.login("doctor")
+    first = client.post("/doctor/scripts/post_discharge/publish",
+                        data={"source": POST_DISCHARGE_SCRIPT, "csrf_token": auth.csrf})
+    assert first.status_code == 302
+    changed = POST_DISCHARGE_SCRIPT.replace("最近量的血压是多少？", "今天早上量的血压是多少？")
+    client.post("/doctor/scripts/post_discharge/publish", data={"source": changed, "csrf_token": auth.csrf})
+    with session_scope(sqlite_engine) as session:
+        assert [(r.version, r.published_by_id) for r in questionnaires.list_questionnaires(session)] == [
+            (1, staff["doctor"].id), (2, staff["doctor"].id)]
+        assert [e.object_id for e in audit.recent(session, action="script.publish")] == [
+            "post_discharge@2", "post_discharge@1"]
+    diff = client.get("/doctor/scripts/post_discharge/diff?a=1&b=2").get_data(as_text=True)
+    assert '<span class="d-del">-    text: 最近量的血压是多少？</span>' in diff
+    assert '<span class="d-add">+    text: 今天早上量的血压是多少？</span>' in diff
+    rejected = client.post("/doctor/scripts/post_discharge/publish",
+                           data={"source": changed.replace("blood_pressure", "blood"), "csrf_token": auth.csrf})
+    assert rejected.status_code == 422
+
+
+def test_a_doctor_acknowledges_an_alert_and_sees_the_patients_results(client, auth, sqlite_engine, staff,
+                                                                      queue_data, published_script, clock):
+    nurse = staff["nurse"]
+    with session_scope(sqlite_engine) as session:
+        form = call_form.open_form(session, queue_data.due_task_id, nurse, attempt_id=None, hospital_name="医院",
+                                   today=clock.now().date(), now=clock.now())
+        call_form.record_answer(session, queue_data.due_task_id, form.response_id, nurse, item_id="feeling",
+                                value="worse", now=clock.now())
+        call_form.record_answer(session, queue_data.due_task_id, form.response_id, nurse, item_id="bp",
+                                value="190/100", now=clock.now())
+    auth.login("doctor")
+    inbox = client.get("/doctor/alerts/").get_data(as_text=True)
+    assert "血压过高" in inbox and "李*" in inbox and "李四" not in inbox and "190/100" in inbox
+    with session_scope(sqlite_engine) as session:
+        alert_id = session.exec(select(Alert.id)).one()
+    done = client.post(f"/doctor/alerts/{alert_id}/acknowledge", data={"note": "已联系", "csrf_token": auth.csrf})
+    assert done.status_code == 302
+    handled = client.get("/doctor/alerts/?status=acknowledged").get_data(as_text=True)
+    assert "已联系" in handled and "doctor-显示名" in handled
+    results = client.get(f"/doctor/patients/{queue_data.patient_id}/results").get_data(as_text=True)
+    assert "最近量的血压是多少？" in results and "190/100 mmHg" in results and "更差了" in results
+    assert '"key": "post_discharge/bp/systolic"' in results and "李四" not in results
+
+
+def test_nurses_and_admins_cannot_open_the_doctor_screens(client, auth, call_data):
+    auth.login("nurse")
+    for url in ("/doctor/scripts/", "/doctor/alerts/", f"/doctor/patients/{call_data.patient_id}/results"):
+        assert client.get(url).status_code == 403, url
+
