@@ -8,7 +8,8 @@ import pytest
 
 from callcenter.ports import CallState, CallStateChanged, MediaStarted, RegistrationChanged
 from softphone.errors import RegistrationFailed
-from tests.softphone.peers import Baresip, Kamailio, sip_options_status, wait_until
+from tests.softphone.kamailio_peer import Kamailio, sip_options_status
+from tests.softphone.peers import Baresip, wait_until
 
 pytestmark = pytest.mark.sip
 
