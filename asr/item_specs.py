@@ -82,13 +82,33 @@ def grammar_phrases(item: Item, locale: str) -> tuple[str, ...]:
         phrases += list(yes_no_phrases(locale)[UNKNOWN])
         return tuple(dict.fromkeys(phrases))
     if spec.kind is FieldKind.blood_pressure:
-        low, high = (60, 260)
-        values = range(low, high + 1) if high - low < MAX_NUMBER_PHRASES else range(0)
-        return tuple(number_words(n, locale) for n in values)
-    lo, hi = spec.minimum, spec.maximum
-    if lo is None or hi is None or hi - lo > MAX_NUMBER_PHRASES:
-        lo, hi = 0, 200
-    return tuple(number_words(n, locale) for n in range(int(lo), int(hi) + 1))
+        low, high = (40, 260)
+    else:
+        low, high = int(spec.minimum or 0), int(spec.maximum if spec.maximum is not None else 200)
+        if high - low > MAX_NUMBER_PHRASES or spec.kind in (FieldKind.date, FieldKind.duration):
+            low, high = 0, 100 if spec.kind in (FieldKind.date, FieldKind.duration) else 200
+    numbers = [number_words(n, locale) for n in range(low, high + 1)]
+    if spec.kind is FieldKind.number and spec.decimals == 0 and not is_korean(locale):
+        numbers += ["两"]
+    extra = () if is_korean(locale) else _ZH_UNIT_WORDS.get(spec.kind, ())
+    decimals = _ZH_DIGITS if spec.decimals or spec.kind in (FieldKind.temperature, FieldKind.glucose) else ()
+    return tuple(dict.fromkeys([*numbers, *extra, *decimals]))
+
+
+# Words said around numbers, listed so the recogniser can hear them (the grammar is a bigram model of the
+# phrases, so 三 + 天 + 前 combine into 三天前).
+_ZH_UNIT_WORDS: dict[FieldKind, tuple[str, ...]] = {
+    FieldKind.blood_pressure: ("高压", "低压", "血压", "收缩压", "舒张压"),
+    FieldKind.temperature: ("度", "点", "体温", "多", "左右"),
+    FieldKind.glucose: ("点", "空腹", "餐后", "血糖", "多", "左右"),
+    FieldKind.weight: ("公斤", "斤", "千克", "点", "多", "左右"),
+    FieldKind.pain_scale: ("分", "不疼", "不痛"),
+    FieldKind.duration: ("天", "个", "月", "星期", "礼拜", "周", "年", "半", "小时", "多", "几", "好几"),
+    FieldKind.date: ("天", "个", "月", "星期", "礼拜", "周", "年", "半", "前", "以前", "之前", "号", "日",
+                     "今天", "昨天", "前天", "大前天", "上周", "上个月", "上个星期", "去年"),
+    FieldKind.number: ("次", "多", "左右", "几"),
+}
+_ZH_DIGITS = ("点", "零", "一", "二", "三", "四", "五", "六", "七", "八", "九")
 
 
 def item_grammar(item: Item, locale: str, has_word: Callable[[str], bool]) -> Grammar:
