@@ -9,7 +9,7 @@ import click
 
 from asr.errors import ModelError
 from asr.field_types import to_jsonable
-from asr.item_specs import check_script_vocabulary, grammar_phrases, spec_from_item
+from asr.item_specs import answer_value, check_script_vocabulary, grammar_phrases, spec_from_item
 from asr.models import parse_model_setting, resolve_model
 from callcenter.cli import AppContext, pass_app
 from scripts_questionnaires import ScriptError, load_script
@@ -60,7 +60,7 @@ def transcribe(app: AppContext, wav: Path, grammar_file: Path | None, script_ref
         raise click.UsageError("use --grammar or --script/--item, not both")
     if bool(script_ref) != bool(item_id):
         raise click.UsageError("--script and --item go together")
-    phrases, spec = None, None
+    phrases, spec, item = None, None, None
     if grammar_file:
         phrases = [str(p) for p in json.loads(grammar_file.read_text(encoding="utf-8"))]
     if script_ref and item_id:
@@ -86,8 +86,10 @@ def transcribe(app: AppContext, wav: Path, grammar_file: Path | None, script_ref
                 "alternatives": list(u.alternatives),
                 "words": [{"text": w.text, "t0_s": w.t0_s, "t1_s": w.t1_s, "confidence": w.confidence}
                           for w in u.words],
-                "answer": None if a is None else {"value": to_jsonable(a.value), "confidence": a.confidence,
-                                                  "reasons": [r.value for r in a.reasons]},
+                "answer": None if a is None else {
+                    "value": to_jsonable(a.value), "confidence": a.confidence,
+                    "reasons": [r.value for r in a.reasons],
+                    "item_value": answer_value(item, a) if item is not None else None},  # the engine's shape
             } for u, a in zip(result.utterances, result.answers, strict=True)],
         }, ensure_ascii=False, indent=2))
         return

@@ -41,7 +41,8 @@ def test_transcribe_reads_the_answer_of_a_script_item(tmp_path: Path, shared_mod
                                 catch_exceptions=False)
     data = json.loads(result.output)
     [utt] = data["utterances"]
-    assert utt["answer"]["value"] is False and utt["words"] and utt["t0_s"] > 0.3
+    assert utt["answer"]["value"] is False and utt["answer"]["item_value"] == "no"
+    assert utt["words"] and utt["t0_s"] > 0.3
 
 
 def test_transcribe_with_a_grammar_file(tmp_path: Path, shared_model: VoskModel) -> None:
