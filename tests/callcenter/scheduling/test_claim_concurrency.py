@@ -14,7 +14,7 @@ from callcenter.models import Patient, PatientPhone, Task, TaskEvent, TaskStatus
 
 WORKER = Path(__file__).with_name("claim_worker.py")
 AT = local(2025, 9, 15, 9, 0)
-N_TASKS = {"postgresql": 2000, "sqlite": 1000}  # SQLite serialises claims (BEGIN IMMEDIATE)
+N_TASKS = {"postgresql": 2000, "sqlite": 600}  # SQLite serialises claims (BEGIN IMMEDIATE)
 
 
 def fill_queue(engine, n):

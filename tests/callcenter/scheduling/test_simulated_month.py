@@ -1,4 +1,4 @@
-"""Acceptance: a simulated month with an injected clock, stepping every 30 minutes around the clock.
+"""Acceptance: a simulated month with an injected clock, stepping every hour around the clock.
 
 2025-09-15 .. 2025-10-20 covers the National Day holiday (10-01..10-08) and its 调休 working days
 (Sunday 09-28 and Saturday 10-11). A robot claims whatever the queue offers at each step and answers with
@@ -24,7 +24,7 @@ from callcenter.settings import Settings
 from callcenter.tasks import apply_outcome
 
 START, END = local(2025, 9, 15, 0, 0), local(2025, 10, 21, 0, 0)
-STEP = timedelta(minutes=30)
+STEP = timedelta(hours=1)
 POLICY = CallRules().policy()  # the default windows, for the patients' callback wishes
 
 
@@ -59,7 +59,7 @@ def simulate(engine, hospital, rules, rt, patients, readmitted):
         if now == readmit_on:
             hospital.stay(readmitted, date(2025, 9, 20))  # readmission: the plan restarts from here
         local_now = now.astimezone(SH)
-        if local_now.time() == time(1, 30):
+        if local_now.hour == 1:  # nightly planning
             scheduler.run_once(rt, now)
         else:
             for body in (scheduler.leases, scheduler.callbacks, scheduler.release):
