@@ -45,7 +45,7 @@ def due(app: AppContext, day: datetime, team: str | None, include_closed: bool, 
         elif team:
             row = s.exec(select(Team).where(Team.key == team)).first()
             if row is None:
-                raise click.ClickException(f"no team {team!r}; see `callcenter users teams`")
+                raise click.ClickException(f"no team {team!r}; use a team key from the users screen, or 'pool'")
             query = query.where(Task.team_id == row.id)
         rows = s.exec(query.order_by(col(Task.queue_rank), col(Task.due_at), col(Task.id))).all()
     items = [{"id": t.id, "patient_id": t.patient_id, "plan": key or "", "point": t.point, "status": t.status.value,
