@@ -1,0 +1,17 @@
+"""The end-to-end tests reuse the web layer's fixture ladder (settings -> engine -> staff -> live app -> live
+server -> Chromium) from tests/web/conftest.py."""
+
+from __future__ import annotations
+
+from tests.web.conftest import (  # noqa: F401 - fixtures, registered by being imported here
+    BrowserActions,
+    browser,
+    clock,
+    live_app,
+    live_server,
+    new_page,
+    sqlite_engine,
+    staff,
+    ui,
+    web_db_template,
+)
