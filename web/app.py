@@ -14,6 +14,7 @@ import web.alerts
 import web.api
 import web.auth
 import web.board
+import web.plans_editor
 import web.qa
 import web.recordings
 import web.results
@@ -59,7 +60,7 @@ def create_app(settings: Settings, services: Services, config: Mapping[str, Any]
     errors.register(app)
     for blueprint in (web.auth.bp, web.workspace.bp, web.recordings.bp, web.admin.bp, web.api.bp,
                       web.board.bp, web.qa.bp, web.stats.bp,
-                      web.scripts_editor.bp, web.alerts.bp, web.results.bp):
+                      web.scripts_editor.bp, web.plans_editor.bp, web.alerts.bp, web.results.bp):
         app.register_blueprint(blueprint)
 
     zone = ZoneInfo(settings.timezone)

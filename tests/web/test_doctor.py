@@ -1,16 +1,20 @@
 """The doctor's screens through the Flask test client: script editor endpoints (check, preview, simulate,
-publish, diff), the alerts inbox (acknowledge), patient results; and that each refuses other roles."""
+publish, diff), plans editor (cohort preview, save), the alerts inbox (acknowledge), patient results; and
+that each refuses other roles."""
 
 from __future__ import annotations
+
+import html
+from datetime import timedelta
 
 from sqlmodel import select
 
 from callcenter import audit, call_form, questionnaires
 from callcenter.db import session_scope
-from callcenter.models import Alert, Role
+from callcenter.models import Alert, Encounter, EncounterKind, Patient, Role
 from tests.web.conftest import POST_DISCHARGE_SCRIPT
 
-DOCTOR_ENDPOINTS = ("scripts.", "alerts.", "results.")
+DOCTOR_ENDPOINTS = ("scripts.", "plans.", "alerts.", "results.")
 
 
 def test_every_doctor_route_declares_roles_that_exclude_nurses_and_admins(app):
@@ -99,3 +103,31 @@ def test_nurses_and_admins_cannot_open_the_doctor_screens(client, auth, call_dat
     for url in ("/doctor/scripts/", "/doctor/alerts/", f"/doctor/patients/{call_data.patient_id}/results"):
         assert client.get(url).status_code == 403, url
 
+
+
+def test_the_plans_editor_previews_the_cohort_and_saves_the_plan_audited(client, auth, sqlite_engine,
+                                                                        published_script, clock):
+    with session_scope(sqlite_engine) as session:
+        for n, dept in enumerate(("心内科", "心内科", "骨科")):
+            patient = Patient(name=f"病人{n}", source_system="his", mrn=f"P{n}")
+            session.add(patient)
+            session.flush()
+            session.add(Encounter(patient_id=patient.id or 0, kind=EncounterKind.inpatient, department=dept,
+                                  source_system="his", source_id=f"E{n}",
+                                  discharged_at=clock.now() - timedelta(days=3)))
+    auth.login("doctor")
+    source = client.get("/doctor/plans/cardio_d7/edit").get_data(as_text=True)
+    assert "departments: [心内科]" in source
+    template = source.split('id="plan-source" rows="20" spellcheck="false" class="code">')[1].split("</textarea>")[0]
+    text = html.unescape(template)
+    shown = client.post("/doctor/plans/preview", data={"source": text, "csrf_token": auth.csrf})
+    body = shown.get_data(as_text=True)
+    assert 'data-figure="encounters">2<' in body and 'data-figure="patients">2<' in body and "第1版" in body
+    broken = client.post("/doctor/plans/preview", data={"source": text.replace("points: [7d, 30d]", "points: [7x]"),
+                                                        "csrf_token": auth.csrf})
+    assert broken.status_code == 200 and 'id="plan-problem"' in broken.get_data(as_text=True)
+    saved = client.post("/doctor/plans/save", data={"source": text, "csrf_token": auth.csrf})
+    assert saved.status_code == 302
+    with session_scope(sqlite_engine) as session:
+        assert [e.object_id for e in audit.recent(session, action="plan.edit")] == ["cardio_d7"]
+    assert "cardio_d7" in client.get("/doctor/plans/").get_data(as_text=True)
