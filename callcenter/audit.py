@@ -28,6 +28,8 @@ class AuditAction(enum.StrEnum):
     patient_view = "patient.view"
     user_create = "user.create"
     user_deactivate = "user.deactivate"
+    user_update = "user.update"
+    user_reactivate = "user.reactivate"
     agent_token_issue = "user.agent_token"
     export = "export"
     script_publish = "script.publish"
@@ -85,6 +87,8 @@ def recent(
     user_id: int | None = None,
     object_type: str | None = None,
     object_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[AuditEntry]:
     """The latest audit events, newest first, optionally filtered."""
     query = (
@@ -101,6 +105,10 @@ def recent(
         query = query.where(AuditEvent.object_type == object_type)
     if object_id is not None:
         query = query.where(AuditEvent.object_id == object_id)
+    if since is not None:
+        query = query.where(col(AuditEvent.at) >= since)
+    if until is not None:
+        query = query.where(col(AuditEvent.at) < until)
     out: list[AuditEntry] = []
     for event, username in session.exec(query):
         assert event.id is not None

@@ -165,6 +165,39 @@ def deactivate(session: Session, username: str) -> StaffMember:
     return StaffMember.of(user)
 
 
+def update_member(session: Session, username: str, *, role: Role, team_key: str | None, department: str
+                  ) -> tuple[StaffMember, dict[str, list[object]]]:
+    """Change a user's role, team (created when new; empty: none) and department; returns the member and what
+    changed (field -> [old, new]) for the audit trail."""
+    user = _by_username(session, username)
+    team_id = ensure_team(session, team_key).id if team_key else None
+    department = department.strip()[:100]
+    changes: dict[str, list[object]] = {}
+    for name, new in (("role", role), ("team_id", team_id), ("department", department)):
+        old = getattr(user, name)
+        if old != new:
+            changes[name] = [str(old) if isinstance(old, Role) else old, str(new) if isinstance(new, Role) else new]
+            setattr(user, name, new)
+    session.add(user)
+    session.flush()
+    logger.info("user=%s updated: %s", user.id, sorted(changes))
+    return StaffMember.of(user), changes
+
+
+def list_teams(session: Session) -> list[Team]:
+    return list(session.exec(select(Team).order_by(col(Team.key))))
+
+
+def reactivate(session: Session, username: str) -> StaffMember:
+    """Allow logins again (a new agent token must be issued for the softphone)."""
+    user = _by_username(session, username)
+    user.active = True
+    session.add(user)
+    session.flush()
+    logger.info("user=%s reactivated", user.id)
+    return StaffMember.of(user)
+
+
 def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
