@@ -70,7 +70,8 @@ class CallNotFound(NotFound):
 
 def check_attempt(session: Session, attempt_id: int, *, now: datetime,
                   parse: TextParser = adherence.phrase_parser) -> AdherenceCheck:
-    """Run the adherence check of one call and store it (one row per attempt, replaced on a re-check)."""
+    """Run the adherence check of one call and store it (one row per attempt, replaced on a re-check).
+    Mandatory questions are judged only on calls wrapped up as completed."""
     result = adherence.AdherenceResult((), ())
     response = session.exec(select(Response).where(Response.attempt_id == attempt_id)
                             .order_by(col(Response.id).desc())).first()
@@ -84,6 +85,10 @@ def check_attempt(session: Session, attempt_id: int, *, now: datetime,
             select(TranscriptSegment).where(TranscriptSegment.attempt_id == attempt_id)
             .order_by(col(TranscriptSegment.t0_s)))]
         result = adherence.check(script, response.run_state, answers, heard, parse)
+        attempt = session.get(CallAttempt, attempt_id)
+        if attempt is None or attempt.outcome_code != "completed":
+            # a call cut short (partial, hung up, callback) is expected to leave questions out
+            result = adherence.AdherenceResult((), result.disagreements)
     row = session.exec(select(AdherenceCheck).where(AdherenceCheck.attempt_id == attempt_id)).first()
     row = row or AdherenceCheck(attempt_id=attempt_id)
     row.checked_at, row.flagged = now, result.flagged
@@ -99,12 +104,11 @@ def check_attempt(session: Session, attempt_id: int, *, now: datetime,
 
 def check_pending(session: Session, *, now: datetime, parse: TextParser = adherence.phrase_parser,
                   limit: int = 500) -> int:
-    """Check every finished call (ended or wrapped up) that has no adherence result yet; returns how many."""
+    """Check every finished call (wrapped up: its outcome is known) that has no adherence result yet; returns
+    how many."""
     checked = select(AdherenceCheck.attempt_id)
     pending = session.exec(
-        select(CallAttempt.id).where(
-            (col(CallAttempt.ended_at).is_not(None)) | (col(CallAttempt.wrapped_up_at).is_not(None)),
-            col(CallAttempt.id).not_in(checked))
+        select(CallAttempt.id).where(col(CallAttempt.wrapped_up_at).is_not(None), col(CallAttempt.id).not_in(checked))
         .order_by(col(CallAttempt.id)).limit(limit)
     ).all()
     ids = [a for a in pending if a is not None]
@@ -273,7 +277,7 @@ def call_detail(session: Session, attempt_id: int, viewer: StaffMember, zone: tz
                         .where(Response.attempt_id == attempt_id, col(Answer.superseded).is_(False))
                         .order_by(col(Answer.id))))
     check = session.exec(select(AdherenceCheck).where(AdherenceCheck.attempt_id == attempt_id)).first()
-    if check is None and (attempt.ended_at or attempt.wrapped_up_at):
+    if check is None and attempt.wrapped_up_at is not None:
         check = check_attempt(session, attempt_id, now=now)
     reviews = tuple(session.exec(select(QaReview).where(QaReview.attempt_id == attempt_id)
                                  .order_by(col(QaReview.id))))

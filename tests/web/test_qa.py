@@ -208,8 +208,10 @@ class _NoLock:
 def test_a_call_that_never_reached_the_questionnaire_is_checked_and_not_flagged(sqlite_engine, clock, staff, qa_call):
     with session_scope(sqlite_engine) as s:
         missed = CallAttempt(patient_id=qa_call["patient_id"], user_id=staff["nurse"].id, started_at=clock.now(),
-                             ended_at=clock.now(), outcome_code="no_answer")
-        open_call = CallAttempt(patient_id=qa_call["patient_id"], user_id=staff["nurse"].id, started_at=clock.now())
+                             ended_at=clock.now(), wrapped_up_at=clock.now(), outcome_code="no_answer")
+        # ended but not wrapped up: its outcome is not known yet
+        open_call = CallAttempt(patient_id=qa_call["patient_id"], user_id=staff["nurse"].id, started_at=clock.now(),
+                                ended_at=clock.now())
         s.add_all([missed, open_call])
         s.flush()
         assert qa.check_pending(s, now=clock.now()) == 2  # the missed call and qa_call; the open call waits
@@ -217,3 +219,12 @@ def test_a_call_that_never_reached_the_questionnaire_is_checked_and_not_flagged(
     assert set(checks) == {qa_call["attempt_id"], missed.id}
     assert not checks[missed.id].flagged and checks[missed.id].missing_items == []
     assert checks[qa_call["attempt_id"]].flagged
+
+
+def test_a_call_cut_short_is_not_blamed_for_questions_left_out(sqlite_engine, clock, qa_call):
+    with session_scope(sqlite_engine) as s:
+        s.get(CallAttempt, qa_call["attempt_id"]).outcome_code = "hung_up"
+        check = qa.check_attempt(s, qa_call["attempt_id"], now=clock.now())
+        # "bp" was never asked, but the patient hung up; the contradicted answer is still flagged
+        assert check.missing_items == [] and [d["item_id"] for d in check.disagreements] == ["feeling"]
+        assert check.flagged
