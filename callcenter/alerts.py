@@ -153,16 +153,27 @@ def escalate_overdue(session: Session, *, now: datetime, after_minutes: int) -> 
         session.add(alert)
     session.flush()
     if rows:
-        logger.warning("escalated %d unacknowledged alerts: %s", len(rows), [a.id for a in rows])
+        logger.warning("escalated %d unacknowledged alerts (first ids %s)", len(rows), [a.id for a in rows[:20]])
     return [a.id or 0 for a in rows]
 
 
 def summary(rows: list[AlertRow]) -> AckSummary:
     """Time-to-acknowledge figures over ``rows`` (minutes)."""
-    minutes = sorted(m for r in rows if (m := r.minutes_to_acknowledge) is not None)
+    return _summary([(r.raised_at, r.acknowledged_at, r.escalated_at) for r in rows])
+
+
+def summary_since(session: Session, since: datetime) -> AckSummary:
+    """Time-to-acknowledge figures of the alerts raised since ``since`` (three columns, no ORM rows)."""
+    query = select(Alert.raised_at, Alert.acknowledged_at, Alert.escalated_at).where(col(Alert.raised_at) >= since)
+    return _summary([(raised, acked, escalated) for raised, acked, escalated in session.exec(query)])
+
+
+def _summary(times: list[tuple[datetime, datetime | None, datetime | None]]) -> AckSummary:
+    minutes = sorted(round((acked - raised).total_seconds() / 60.0, 1) for raised, acked, _ in times if acked)
     median = None
     if minutes:
         mid = len(minutes) // 2
         median = minutes[mid] if len(minutes) % 2 else round((minutes[mid - 1] + minutes[mid]) / 2, 1)
-    return AckSummary(len(minutes), sum(1 for r in rows if r.acknowledged_at is None),
-                      sum(1 for r in rows if r.escalated_at is not None), median, minutes[-1] if minutes else None)
+    return AckSummary(len(minutes), sum(1 for _, acked, _ in times if acked is None),
+                      sum(1 for _, _, escalated in times if escalated is not None), median,
+                      minutes[-1] if minutes else None)

@@ -78,26 +78,29 @@ def patient_results(session: Session, patient_id: int) -> PatientResults:
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise NotFound(f"patient {patient_id} does not exist")
-    query = (select(Answer, Response, Questionnaire)
+    query = (select(Answer, Response.questionnaire_id)
              .join(Response, col(Response.id) == col(Answer.response_id))
-             .join(Questionnaire, col(Questionnaire.id) == col(Response.questionnaire_id))
              .where(Response.patient_id == patient_id, col(Answer.superseded).is_(False))
              .order_by(col(Answer.confirmed_at), col(Answer.id)))
+    found = list(session.exec(query))
+    # each version's compiled items once (not per answer): id -> (key@version, {item id: item})
+    versions: dict[int, tuple[str, dict[str, dict[str, Any]]]] = {}
+    for q in session.exec(select(Questionnaire).where(col(Questionnaire.id).in_({qid for _, qid in found}))):
+        versions[q.id or 0] = (f"{q.key}@{q.version}", {str(i.get("id")): i for i in q.compiled.get("items", [])})
     rows: list[ResultRow] = []
     series: dict[str, tuple[str, str, list[ResultPoint]]] = {}
-    for answer, _response, version in session.exec(query):
-        items = {i.get("id"): i for i in version.compiled.get("items", [])}
+    for answer, questionnaire_id in found:
+        ref, items = versions[questionnaire_id]
         item = items.get(answer.item_id, {})
         options = {str(o.get("value")): str(o.get("label", "")) for o in item.get("options", [])}
         unit = str((item.get("range") or {}).get("unit", ""))
         text = str(item.get("text", answer.item_id))
-        ref = f"{version.key}@{version.version}"
         if answer.skipped_reason:
             continue
         rows.append(ResultRow(answer.confirmed_at, ref, answer.item_id, text,
                               _display(answer.value, options, unit), answer.source.value))
         kind = str(item.get("type", ""))
-        base = f"{version.key}/{answer.item_id}"
+        base = f"{ref.split('@')[0]}/{answer.item_id}"
         if kind == "blood_pressure" and isinstance(answer.value, dict):
             for part, label in (("systolic", "收缩压"), ("diastolic", "舒张压")):
                 number = _number(answer.value.get(part))

@@ -6,6 +6,7 @@ only; what is shown is read from the database, patients masked).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -19,6 +20,7 @@ from web.services import db, state
 bp = Blueprint("alerts", __name__, url_prefix="/doctor/alerts")
 
 ALERT_ROLES = (Role.doctor, Role.supervisor)
+SUMMARY_PERIOD = timedelta(days=30)  # time to acknowledge is reported over the alerts of the last 30 days
 STATUS_LABELS = {"open": "待处理", "acknowledged": "已处理", "all": "全部"}
 
 
@@ -27,10 +29,10 @@ def _context() -> dict[str, Any]:
     status = status if status in STATUS_LABELS else "open"
     with db() as session:
         rows = alerts.list_alerts(session, status=status)
-        handled = alerts.list_alerts(session, status="acknowledged", limit=500)
+        figures = alerts.summary_since(session, state().services.clock.now() - SUMMARY_PERIOD)
     escalation = state().settings.alert_escalation_minutes
-    return {"rows": rows, "status": status, "status_labels": STATUS_LABELS, "summary": alerts.summary(handled),
-            "escalation_minutes": escalation}
+    return {"rows": rows, "status": status, "status_labels": STATUS_LABELS, "summary": figures,
+            "escalation_minutes": escalation, "summary_days": SUMMARY_PERIOD.days}
 
 
 @bp.get("/")

@@ -106,3 +106,14 @@ class _AlwaysLeader:
 
     def release(self) -> None:
         return None
+
+
+def test_time_to_acknowledge_over_a_period_counts_open_and_handled_alerts(session, raised):
+    alert_id, _nurse, doctor = raised
+    before = alerts.summary_since(session, NOW - timedelta(days=30))
+    assert (before.acknowledged, before.open, before.median_minutes) == (0, 1, None)
+    alerts.acknowledge(session, alert_id, user_id=doctor.id, note="已处理", now=NOW + timedelta(minutes=12))
+    session.commit()
+    after = alerts.summary_since(session, NOW - timedelta(days=30))
+    assert (after.acknowledged, after.open, after.median_minutes, after.max_minutes) == (1, 0, 12.0, 12.0)
+    assert alerts.summary_since(session, NOW + timedelta(minutes=1)).acknowledged == 0  # raised before the period
