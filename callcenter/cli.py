@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "models": "callcenter.commands.models",
     "asr": "callcenter.commands.asr",
     "scripts": "callcenter.commands.scripts",
+    "softphone": "callcenter.commands.softphone",
 }
 
 

