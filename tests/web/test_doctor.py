@@ -131,3 +131,11 @@ def test_the_plans_editor_previews_the_cohort_and_saves_the_plan_audited(client,
     with session_scope(sqlite_engine) as session:
         assert [e.object_id for e in audit.recent(session, action="plan.edit")] == ["cardio_d7"]
     assert "cardio_d7" in client.get("/doctor/plans/").get_data(as_text=True)
+
+
+def test_the_patient_page_links_doctors_to_the_results_but_not_nurses(client, auth, auth_for, call_data):
+    auth.login("doctor")
+    page = client.get(f"/workspace/patients/{call_data.patient_id}").get_data(as_text=True)
+    assert f'/doctor/patients/{call_data.patient_id}/results" id="results-link"' in page
+    nurse, _ = auth_for("nurse")
+    assert 'id="results-link"' not in nurse.get(f"/workspace/patients/{call_data.patient_id}").get_data(as_text=True)
