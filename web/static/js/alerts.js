@@ -24,4 +24,5 @@
 
   window.cc.on("alert", schedule);
   window.cc.onConnect(schedule); // catch up on alerts raised while disconnected
+  setInterval(schedule, 60000); // escalations are made by the scheduler process, which emits no event
 })();
