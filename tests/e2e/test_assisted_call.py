@@ -1,0 +1,153 @@
+"""The assisted call end to end: Chromium (Playwright) on the live server, the real softphone agent
+(`callcenter softphone` subprocess: pjsua2, the ASR worker pool with the Korean Vosk model, a synthetic voice
+reading each question), and a real patient simulator (`callcenter patient-sim --persona ko-test`) on 127.0.0.1.
+
+The nurse logs in, opens the queue, calls the patient, sees the transcript and the proposed answer appear,
+accepts it with Enter, finishes the questionnaire, hangs up and chooses "completed"; the task is closed, the
+answers stored with provenance, and the call's recording plays in the browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from callcenter import questionnaires, users
+from callcenter.commands import demo_line
+from callcenter.db import session_scope
+from callcenter.events import agent_room
+from callcenter.models import Answer, CallAttempt, Patient, PatientPhone, Recording, Task, TaskStatus
+from callcenter.settings import Settings
+from callcenter.tasks import queue_rank
+from web.realtime import socketio_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.sip, pytest.mark.speech, pytest.mark.slow]
+
+KOREAN_NUMBER = "13900005501"
+
+
+def _wait(condition: Any, timeout_s: float = 60.0) -> bool:
+    tick = threading.Event()
+    for _ in range(int(timeout_s / 0.1)):
+        if condition():
+            return True
+        tick.wait(0.1)  # sleep-ok: bounded poll of the database / room table, which have no notification hook
+    return bool(condition())
+
+
+@pytest.fixture
+def korean_task(sqlite_engine: Engine, clock: Any, staff: Any) -> int:
+    now = clock.now()
+    with session_scope(sqlite_engine) as s:
+        questionnaires.publish_library(s)
+        patient = Patient(name="김민수", language="ko-KR", source_system="demo", mrn="KO-1")
+        s.add(patient)
+        s.flush()
+        s.add(PatientPhone(patient_id=patient.id or 0, number=KOREAN_NUMBER))
+        task = Task(patient_id=patient.id or 0, point="speech-demo", questionnaire_key="ko-test",
+                    status=TaskStatus.due, due_at=now - timedelta(hours=1), team_id=staff["nurse"].team_id,
+                    priority=90, reason="수술 후 통증")
+        task.queue_rank = queue_rank(task, now)
+        s.add(task)
+        s.flush()
+        return task.id or 0
+
+
+@pytest.fixture
+def simulator() -> Iterator[demo_line.Simulator]:
+    sims = demo_line.start_simulators(("ko-test",))
+    yield sims[0]
+    demo_line.stop_simulators(sims)
+
+
+@pytest.fixture
+def agent(live_server: Any, live_app: Any, settings: Settings, sqlite_engine: Engine, staff: Any,
+          simulator: demo_line.Simulator, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with session_scope(sqlite_engine) as s:
+        token = users.issue_agent_token(s, "nurse")
+    plan = tmp_path / "dial-plan.json"
+    plan.write_text(json.dumps({KOREAN_NUMBER: simulator.uri}), encoding="utf-8")
+    env = {**os.environ, "CALLCENTER_DATA_DIR": settings.data_dir, "CALLCENTER_RECORDINGS_DIR": settings.recordings_dir,
+           "CALLCENTER_SIP_BIND": "127.0.0.1:0", "CALLCENTER_AGENT_TOKEN": token, "CALLCENTER_HEADSET": "none"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "callcenter"), "softphone", "--server",
+                             live_server.url, "--dial-plan", str(plan), "--speak-questions"], env=env)
+    manager = socketio_for(live_app).server.manager
+    assert _wait(lambda: any(True for _ in manager.get_participants("/", agent_room(staff["nurse"].id)))), \
+        "the softphone agent did not connect"
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0, "the softphone agent did not exit cleanly"
+
+
+def test_nurse_calls_a_simulated_patient_accepts_the_spoken_answer_and_completes(
+        new_page, ui, agent, korean_task, sqlite_engine, settings):
+    page = new_page()
+    ui.login(page, "nurse")
+    row = page.locator(f'.queue-row[data-task-id="{korean_task}"]')
+    row.focus()
+    page.keyboard.press("Enter")  # claim and open the call screen
+    expect(page.locator("#question")).to_have_attribute("data-item-id", "pain")
+    expect(page.locator("#dial")).to_be_enabled()
+    page.click("#dial")
+    expect(page.locator("#form-column")).not_to_have_attribute("data-attempt-id", "")
+    # The patient's "여보세요?" is heard first (against the first question's grammar: a low-confidence proposal);
+    # then the synthetic voice asks, the simulated patient answers "네 아파요", Vosk (ko) hears it, and the
+    # proposal follows that answer.
+    proposal = page.locator("#proposal-value")
+    expect(proposal).not_to_be_empty(timeout=60_000)
+    first = proposal.text_content()
+    page.wait_for_function("() => document.querySelectorAll('#transcript li').length >= 2", timeout=60_000)
+    expect(proposal).not_to_have_text(first or "", timeout=30_000)
+    expect(page.locator("#answer-form button.proposed")).to_have_count(1)
+    ui.screenshot(page, "workspace-assisted-call.png")
+    page.locator("body").press("Enter")  # accept the proposal (yes, or no when the recogniser misheard)
+    expect(page.locator("#question")).not_to_have_attribute("data-item-id", "pain")
+    if page.locator("#question").get_attribute("data-item-id") == "pain_score":
+        page.fill("#answer-value", "7")  # the nurse types the rest (numbers are weak on 8 kHz espeak speech)
+        page.locator("#answer-value").press("Enter")
+    for item in ("fever", "medication"):
+        expect(page.locator("#question")).to_have_attribute("data-item-id", item)
+        page.click(f'#answer-form button[value="{"no" if item == "fever" else "yes"}"]')
+    expect(page.locator("#guided-form")).to_contain_text("问卷已答完")
+    page.click('.call-control[data-command="hangup"]')
+    expect(page.locator("#call-state")).to_have_attribute("data-state", "disconnected", timeout=20_000)
+    page.select_option("#outcome", "completed")
+    page.uncheck("#wrap-up-next")
+    page.click("#wrap-up-submit")
+
+    with session_scope(sqlite_engine) as s:
+        task = s.get(Task, korean_task)
+        attempt = s.exec(select(CallAttempt).where(CallAttempt.task_id == korean_task)).one()
+        answers = {a.item_id: a for a in s.exec(select(Answer)).all()}
+        assert task is not None and task.status == TaskStatus.completed
+        assert attempt.outcome_code == "completed" and attempt.answered_at is not None
+    assert answers["pain"].source == "asr" and answers["pain"].confidence is not None
+    assert answers["pain"].audio_t0_s is not None
+    assert {answers[i].source for i in ("fever", "medication")} == {"nurse"}
+
+    def recording() -> Recording | None:
+        with session_scope(sqlite_engine) as s:
+            return s.exec(select(Recording).where(Recording.attempt_id == attempt.id)).first()
+
+    assert _wait(lambda: recording() is not None, 30), "the agent did not report the call's recording"
+    rec = recording()
+    assert rec is not None and rec.duration_s > 1.0
+    assert (Path(settings.recordings_dir) / rec.path).is_file()
+    page.goto(f"{ui.base_url}/recordings/{rec.id}")
+    page.wait_for_function("() => document.getElementById('player').readyState >= 1")
+    assert page.evaluate("() => document.getElementById('player').duration") > 1.0
+    page.evaluate("() => { const a = document.getElementById('player'); a.muted = true; return a.play(); }")
+    page.wait_for_function("() => document.getElementById('player').currentTime > 0.05")
