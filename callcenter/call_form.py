@@ -9,7 +9,7 @@ script's alerts as ``Alert`` rows. The engine (``scripts_questionnaires``) decid
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -67,6 +67,13 @@ class AlertView:
 
 
 @dataclass(frozen=True)
+class RaisedAlertRow:
+    alert_id: int
+    rule_id: str
+    severity: str
+
+
+@dataclass(frozen=True)
 class FormView:
     response_id: int
     task_id: int
@@ -82,6 +89,7 @@ class FormView:
     amending: bool = False  # ``current`` is an earlier question being corrected
     locale: str = "zh-CN"
     item_spec: dict[str, Any] | None = None  # the current item as compiled (``Item.to_dict``): the ASR grammar
+    new_alerts: tuple[RaisedAlertRow, ...] = ()  # alerts the last answer raised (rows just written)
 
     def grammar_command(self, attempt_id: int) -> dict[str, Any]:
         """What the softphone agent's ASR needs to listen for the current question (empty item: stop)."""
@@ -222,13 +230,16 @@ def record_answer(session: Session, task_id: int, response_id: int, nurse: Staff
     response.run_state = state.to_dict()
     session.add(response)
     raised = {a.rule_id for a in session.exec(select(Alert).where(Alert.response_id == response_id))}
-    for alert in engine.alerts(state):
-        if alert.id not in raised:
-            session.add(Alert(patient_id=response.patient_id, response_id=response_id, rule_id=alert.id,
-                              item_id=item_id, severity=alert.severity.value, message=alert.message, raised_at=now))
+    new_rows = [
+        Alert(patient_id=response.patient_id, response_id=response_id, rule_id=alert.id, item_id=item_id,
+              severity=alert.severity.value, message=alert.message, raised_at=now)
+        for alert in engine.alerts(state) if alert.id not in raised
+    ]
+    session.add_all(new_rows)
     session.flush()
     logger.info("response=%s item=%s answered source=%s", response_id, item_id, source.value)
-    return _view(engine, state, response, response.task_id or 0)
+    view = _view(engine, state, response, response.task_id or 0)
+    return replace(view, new_alerts=tuple(RaisedAlertRow(a.id or 0, a.rule_id, a.severity) for a in new_rows))
 
 
 def close_form(session: Session, task_id: int, *, completed: bool, task_closed: bool, now: datetime) -> str | None:

@@ -147,10 +147,10 @@ def answer(task_id: int) -> Any:
         # the browser of everyone following the call, and her softphone agent (the ASR grammar follows)
         notifier.emit(EventKind.question, {"attempt_id": attempt_id, "item_id": next_item}, attempt_room(attempt_id))
         notifier.emit(EventKind.agent_command, form.grammar_command(attempt_id), agent_room(nurse.id))
-    for alert in form.alerts:
+    for alert in form.new_alerts:  # only what this answer raised, not every alert of the run again
         for room in (SUPERVISORS, DOCTORS):  # DOCTORS: the alerts inbox reloads (web.alerts)
-            notifier.emit(EventKind.alert, {"alert_id": alert.id, "task_id": task_id, "severity": alert.severity},
-                          room)
+            notifier.emit(EventKind.alert, {"alert_id": alert.alert_id, "rule_id": alert.rule_id,
+                                            "task_id": task_id, "severity": alert.severity}, room)
     if request.headers.get("HX-Request"):
         return render_template("workspace/_guided_form.html", form=form, screen=None)
     return redirect(url_for("workspace.call", task_id=task_id))

@@ -110,12 +110,20 @@ def test_a_whole_call_in_the_core(session, world):
         call_form.record_answer(session, task.id, form.response_id, nurse, item_id="temp", value="99", now=NOW)
     form = call_form.record_answer(session, task.id, form.response_id, nurse, item_id="temp", value="38.6", now=NOW)
     assert form.current is None and [a.id for a in form.alerts] == ["fever"]
+    fever_row = session.exec(select(Alert)).one()
+    assert [(a.alert_id, a.rule_id) for a in form.new_alerts] == [(fever_row.id, "fever")]
+    # amending another answer re-evaluates, but the fever alert is not raised (or announced) a second time
+    form = call_form.record_answer(session, task.id, form.response_id, nurse, item_id="feeling", value="no", now=NOW)
+    assert form.new_alerts == () and [a.id for a in form.alerts] == ["fever"]
+    form = call_form.record_answer(session, task.id, form.response_id, nurse, item_id="feeling", value="yes",
+                                   now=NOW, source=AnswerSource.asr, confidence=0.9, t0_s=1.0, t1_s=1.5)
     closed = worklist.wrap_up(session, task.id, nurse, outcome_code="completed", now=NOW, rules=rules)
     assert closed.status == TaskStatus.completed
     response = session.exec(select(Response)).one()
     assert response.status == "completed" and response.attempt_id == attempt_id
-    assert [(a.item_id, a.value, a.source) for a in session.exec(select(Answer).order_by(Answer.id))] == [
-        ("feeling", "yes", "asr"), ("temp", 38.6, "nurse")]
+    current = session.exec(select(Answer).where(Answer.superseded == False).order_by(Answer.id))  # noqa: E712
+    assert sorted((a.item_id, a.value, a.source) for a in current) == [("feeling", "yes", "asr"), ("temp", 38.6, "nurse")]
+    assert len(session.exec(select(Answer)).all()) == 4  # the amendments stay in the edit history
     assert [a.rule_id for a in session.exec(select(Alert))] == ["fever"]
     attempt = session.get(CallAttempt, attempt_id)
     assert attempt.outcome_code == "completed" and attempt.answered_at == NOW
