@@ -35,14 +35,6 @@ STATE_LABELS = {NurseState.available: "空闲", NurseState.preparing: "准备中
                 NurseState.on_call: "通话中", NurseState.wrap_up: "整理中"}
 
 
-def mask_name(name: str) -> str:
-    """``张三`` -> ``张*``; ``欧阳娜娜`` -> ``欧***``: the family name stays, the rest is masked."""
-    value = name.strip()
-    if len(value) <= 1:
-        return value
-    return value[0] + privacy.MASK * (len(value) - 1)
-
-
 def nurse_state(attempt: CallAttempt | None, holds_task: bool) -> NurseState:
     if attempt is not None and attempt.wrapped_up_at is None:
         if attempt.ended_at is not None:
@@ -142,7 +134,7 @@ def _nurses(session: Session, start: datetime, end: datetime) -> tuple[NurseRow,
         rows.append(NurseRow(
             uid, nurse.display_name or nurse.username, teams.get(nurse.team_id, "") if nurse.team_id else "",
             state, STATE_LABELS[state], since, shown.id if shown else None,
-            mask_name(patients.get(shown.patient_id, "")) if shown else "",
+            privacy.mask_name(patients.get(shown.patient_id, "")) if shown else "",
             privacy.mask_phone(shown.number) if shown else "", calls[uid], done[uid],
         ))
     return tuple(rows)

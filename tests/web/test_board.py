@@ -13,10 +13,11 @@ from playwright.sync_api import expect
 
 from callcenter import board as boards
 from callcenter import nurse_calls, queue, users
-from callcenter.board import NurseState, mask_name
+from callcenter.board import NurseState
 from callcenter.call_rules import rules_from_settings
 from callcenter.db import session_scope
 from callcenter.models import CallAttempt, Task, TaskStatus
+from callcenter.privacy import mask_name
 from web.realtime import socketio_for
 
 ZONE = ZoneInfo("Asia/Shanghai")
