@@ -11,6 +11,7 @@ from typing import Any
 import cn2an
 
 from asr.field_types import Duration, FieldKind, FieldResult, FieldSpec, to_jsonable
+from asr.fields import parse_answer
 from asr.grammar import Grammar, build_grammar
 from asr.option_match import is_korean
 from asr.phrases import UNKNOWN, yes_no_phrases
@@ -163,3 +164,15 @@ def answer_value(item: Item, result: FieldResult) -> Any:
     if item.type is ItemType.multi_choice:
         return [value]
     return to_jsonable(value)
+
+
+def heard_value(item: Item, text: str, locale: str) -> Any:
+    """What a patient's utterance says for ``item`` in the engine's terms, or None when it says nothing clear.
+
+    The ``TextParser`` the script-adherence check (``callcenter.adherence``) takes: the composition root passes
+    it in so that numbers, blood pressure and durations are compared too, not only choices.
+    """
+    spec = spec_from_item(item, locale)
+    if spec is None:
+        return None
+    return answer_value(item, parse_answer(spec, text))

@@ -31,6 +31,7 @@ from apscheduler.util import ref_to_obj
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from callcenter.adherence import TextParser, phrase_parser
 from callcenter.alerts import escalate_overdue
 from callcenter.call_rules import CallRules
 from callcenter.clock import Clock, SystemClock
@@ -150,6 +151,8 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     lock: LeaderLock | None = None
     hooks: dict[str, str] = field(default_factory=lambda: dict(BATCH_HOOKS))
+    # how the adherence check reads what the patient said; the composition root passes the speech parser
+    answer_parser: TextParser = phrase_parser
 
     def __post_init__(self) -> None:
         if self.lock is None:
@@ -213,7 +216,7 @@ def callbacks(rt: Runtime, now: datetime) -> int:
 def adherence(rt: Runtime, now: datetime) -> int:
     """The script-adherence check of every finished call not checked yet (callcenter.qa)."""
     with session_scope(rt.engine) as s:
-        return check_pending(s, now=now)
+        return check_pending(s, now=now, parse=rt.answer_parser)
 
 
 def alerts(rt: Runtime, now: datetime) -> int:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from asr.item_specs import heard_value
 from callcenter import scheduler
 from callcenter.call_rules import rules_from_settings
 from callcenter.cli import AppContext, pass_app
@@ -25,7 +26,8 @@ def command() -> None:
 
 def _runtime(app: AppContext) -> scheduler.Runtime:
     try:
-        return scheduler.Runtime(engine=app.engine, settings=app.settings, rules=rules_from_settings(app.settings))
+        return scheduler.Runtime(engine=app.engine, settings=app.settings, rules=rules_from_settings(app.settings),
+                                 answer_parser=heard_value)
     except CallCenterError as exc:
         raise click.ClickException(str(exc)) from exc
 
