@@ -11,7 +11,7 @@ patients and deceased patients get no new tasks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from callcenter.calendar import CallPolicy
 from callcenter.call_rules import CallRules
+from callcenter.clock import Clock
 from callcenter.cohorts import encounter_conditions
 from callcenter.models import Encounter, FollowUpPlan, Patient, Task, TaskStatus
 from callcenter.planning import DuePoint, Schedule, points_to_generate
@@ -251,3 +252,13 @@ def plan_all(session: Session, *, now: datetime, rules: CallRules, plan_keys: It
 def plan_patients(session: Session, patient_ids: Sequence[int], *, now: datetime, rules: CallRules) -> PlanningReport:
     """Match newly arrived encounters of these patients against every active plan."""
     return plan_all(session, now=now, rules=rules, patient_ids=list(patient_ids))
+
+
+def arrival_planner(rules: CallRules, clock: Clock) -> Callable[[Session, Sequence[int]], int]:
+    """What HIS intake calls inside its transaction when encounters arrive (``import_rows(planner=…)``):
+    the patients' new encounters are matched against every active plan at once, not only at night."""
+
+    def plan(session: Session, patient_ids: Sequence[int]) -> int:
+        return plan_patients(session, patient_ids, now=clock.now(), rules=rules).created
+
+    return plan

@@ -12,7 +12,10 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from callcenter.call_rules import rules_from_settings
 from callcenter.cli import AppContext, pass_app
+from callcenter.clock import SystemClock
+from callcenter.generation import arrival_planner
 from callcenter.intake.batch import IntakeSummary, import_rows, progress_enabled
 from callcenter.intake.fhir import read_fhir_bundle
 from callcenter.intake.hl7v2 import locate, read_hl7_file
@@ -51,7 +54,8 @@ def _run(app: AppContext, source: str, reader: Callable[[], tuple[int | None, It
         raise click.ClickException(str(exc)) from exc
     summary = import_rows(app.engine, rows, source=source, source_system=options["source_system"],
                           strict=options["strict"], progress=progress_enabled(options["progress"]), total=total,
-                          tz=ZoneInfo(app.settings.timezone))
+                          tz=ZoneInfo(app.settings.timezone),
+                          planner=arrival_planner(rules_from_settings(app.settings), SystemClock()))
     if locate_error is not None:
         summary.errors = [locate_error(e) for e in summary.errors]
     _report(summary, options)

@@ -7,7 +7,10 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from callcenter.call_rules import rules_from_settings
 from callcenter.cli import AppContext, pass_app
+from callcenter.clock import SystemClock
+from callcenter.generation import arrival_planner
 from callcenter.intake.mllp import AdtHandler, MllpServer
 
 logger = logging.getLogger(__name__)
@@ -26,7 +29,9 @@ def command() -> None:
 @pass_app
 def listen(app: AppContext, host: str, port: int, source_system: str, encoding: str) -> None:
     """Listen for ADT messages; answer AA (stored), AE (bad value, reason in MSA-3/ERR) or AR (rejected)."""
-    handler = AdtHandler(app.engine, source_system=source_system, tz=ZoneInfo(app.settings.timezone))
+    planner = arrival_planner(rules_from_settings(app.settings), SystemClock())  # tasks as encounters arrive
+    handler = AdtHandler(app.engine, source_system=source_system, tz=ZoneInfo(app.settings.timezone),
+                         planner=planner)
     server = MllpServer((host, port), handler, encoding=encoding)
     click.echo(f"MLLP listening on {host}:{server.server_address[1]} (Ctrl-C to stop)", err=True)
     try:

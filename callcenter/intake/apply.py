@@ -47,6 +47,8 @@ class ApplyResult:
     encounters_updated: int = 0
     phones_added: int = 0
     merged: int = 0
+    # patients with an encounter created or changed in this batch: the ones follow-up plans must look at now
+    planning_patient_ids: list[int] = field(default_factory=list)
 
 
 class _State:
@@ -331,6 +333,10 @@ def apply_records(session: Session, records: Sequence[IntakeRecord], *, now: dat
         else:
             result.unchanged += 1
     batch.write(result, now)
+    result.planning_patient_ids = sorted({
+        states[0].id for _rec, states in touched
+        if len(states) > 1 and (states[1].new or states[1].dirty) and states[0].id is not None
+    })
     logger.info("intake batch: %s created, %s updated, %s unchanged, %s rejected", result.created,
                 result.updated, result.unchanged, len(result.errors))
     return result

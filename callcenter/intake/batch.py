@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from tqdm import tqdm
 
 from callcenter.db import session_scope
@@ -36,6 +37,7 @@ class IntakeSummary:
     strict_rejected: bool = False  # --strict and a bad row: nothing written
     details: dict[str, int] = field(default_factory=dict)  # patients_created, encounters_updated, …
     errors: list[RowError] = field(default_factory=list)
+    planned_tasks: int = 0  # follow-up tasks created for the new encounters (when a planner is given)
 
     @property
     def ok(self) -> bool:
@@ -53,6 +55,10 @@ class IntakeSummary:
         for k, v in other.details.items():
             self.details[k] = self.details.get(k, 0) + v
         self.errors.extend(other.errors)
+
+
+# (session, patient ids with new or changed encounters) -> tasks created; runs inside the import's transaction
+Planner = Callable[[Session, Sequence[int]], int]
 
 
 class _StrictRollback(Exception):
@@ -75,8 +81,13 @@ def import_rows(
     total: int | None = None,
     tz: tzinfo = HOSPITAL_TZ,
     now: datetime | None = None,
+    planner: Planner | None = None,
 ) -> IntakeSummary:
-    """Validate ``rows`` (a reader's output) and write the valid ones in one transaction."""
+    """Validate ``rows`` (a reader's output) and write the valid ones in one transaction.
+
+    ``planner`` (given by the composition root: ``generation.plan_patients``) matches the patients whose
+    encounters arrived against the follow-up plans in the same transaction, so their tasks exist at once.
+    """
     summary = IntakeSummary(source=source)
     records: list[IntakeRecord] = []
     bar = tqdm(rows, total=total, desc=f"import {source}", unit="row", file=sys.stderr, disable=not progress,
@@ -107,6 +118,8 @@ def import_rows(
                 result = apply_records(session, records, now=now)
                 if strict and result.errors:
                     raise _StrictRollback
+                if planner is not None and result.planning_patient_ids:
+                    summary.planned_tasks = planner(session, result.planning_patient_ids)
         except _StrictRollback:
             summary.errors.extend(result.errors)
             summary.strict_rejected = True
@@ -117,7 +130,7 @@ def import_rows(
     summary.created, summary.updated, summary.unchanged = result.created, result.updated, result.unchanged
     summary.rejected = len({e.line for e in summary.errors})
     summary.details = {k: v for k, v in asdict(result).items() if k not in ("created", "updated", "unchanged",
-                                                                              "errors")}
+                                                                              "errors", "planning_patient_ids")}
     logger.info("import %s: %s rows, %s created, %s updated, %s unchanged, %s rejected", source, summary.rows,
                 summary.created, summary.updated, summary.unchanged, summary.rejected)
     return summary

@@ -19,7 +19,7 @@ import hl7
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from callcenter.intake.batch import IntakeSummary, import_rows
+from callcenter.intake.batch import IntakeSummary, Planner, import_rows
 from callcenter.intake.hl7v2 import AdtMessage, Hl7DataError, Hl7Reject, locate, parse_adt
 from callcenter.intake.records import HOSPITAL_TZ
 
@@ -69,8 +69,9 @@ class AdtHandler:
     """Turns one message's text into an acknowledgement's text, importing it on the way."""
 
     def __init__(self, engine: Engine, *, source_system: str = "his", tz: tzinfo = HOSPITAL_TZ,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, planner: Planner | None = None) -> None:
         self.engine, self.source_system, self.tz, self.now = engine, source_system, tz, now
+        self.planner = planner
         self.counts = {"AA": 0, "AE": 0, "AR": 0}
         self._lock = threading.Lock()
 
@@ -85,7 +86,7 @@ class AdtHandler:
             try:
                 return import_rows(self.engine, [adt.row], source=f"mllp:{adt.control_id}",
                                    source_system=self.source_system, tz=self.tz,
-                                   now=self.now() if self.now else None)
+                                   now=self.now() if self.now else None, planner=self.planner)
             except IntegrityError:
                 if attempt == 2:
                     raise

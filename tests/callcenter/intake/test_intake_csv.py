@@ -182,3 +182,25 @@ def test_template_header_is_understood_by_the_default_mapping(tmp_path):
     write_template(tmp_path / "t.csv")
     total, rows = read_csv(tmp_path / "t.csv")
     assert total == 0 and list(rows) == []
+
+
+def test_arriving_discharges_get_their_follow_up_tasks_in_the_same_import(engine, tmp_path):
+    from callcenter.call_rules import CallRules
+    from callcenter.clock import FrozenClock
+    from callcenter.generation import arrival_planner
+    from callcenter.models import Task
+    from callcenter.plans_repo import load_plan_dir, upsert_plans
+
+    with Session(engine) as s:
+        upsert_plans(s, load_plan_dir())
+        s.commit()
+    planner = arrival_planner(CallRules(), FrozenClock(NOW))
+    summary = _import(engine, _write(tmp_path / "a.csv", ROWS), planner=planner)
+    assert summary.planned_tasks > 0
+    with Session(engine) as s:
+        wang = s.exec(select(Patient).where(Patient.mrn == "M001")).one()  # 心内科 inpatient, discharged 05-10
+        points = {t.point for t in s.exec(select(Task).where(Task.patient_id == wang.id))}
+        assert "d30" in points  # the discharge plan's 30-day call is due soon; the 7-day one has passed
+        assert len(s.exec(select(Task)).all()) == summary.planned_tasks
+    again = _import(engine, _write(tmp_path / "a.csv", ROWS), planner=planner)
+    assert (again.created, again.planned_tasks) == (0, 0)  # re-import: nothing new, no new tasks
