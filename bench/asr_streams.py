@@ -92,6 +92,8 @@ def run_level(pool: AsrPool, calls: list[CallAudio], n_calls: int, seconds: floa
         if not isinstance(event, Utterance):
             return
         now = time.monotonic()
+        if event.call_id not in run.started:  # a late utterance of the previous level's calls
+            return
         index = int(event.call_id.split("-")[1])
         audio = calls[index % len(calls)]
         t_mid = (event.t0_s + event.t1_s) / 2
