@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 Emit = Callable[[str, dict[str, Any]], None]
 # (call id, compiled questionnaire item as sent by the server, locale): make the recogniser listen for it
 ItemListener = Callable[[str, Mapping[str, Any], str], None]
-ENDED_KEPT = 32  # ended calls whose late events (recording ready) are still mapped to their attempt
+ENDED_KEPT = 32  # ended calls whose late events (recording, last utterance) are still mapped to their attempt
 
 
 class QuestionVoice(Protocol):
@@ -192,8 +192,6 @@ class SoftphoneAgent:
         elif isinstance(event, RecordingReady):
             self._send("recording", attempt_id, path=self._relative(event.path), duration_s=event.duration_s,
                        sha256=event.sha256)
-            with self._lock:
-                self._ended.pop(call_id, None)
 
     def _ended_call(self, call_id: str, attempt_id: int) -> None:
         with self._lock:
@@ -221,8 +219,8 @@ class SoftphoneAgent:
     # -- recogniser -> server ----------------------------------------------------------------------------------
     def on_recognizer_event(self, event: object) -> None:
         call_id = getattr(event, "call_id", "")
-        with self._lock:
-            attempt_id = self._attempts.get(call_id)
+        with self._lock:  # the last utterance of a call the patient hung up on arrives after the hang-up
+            attempt_id = self._attempts.get(call_id) or self._ended.get(call_id)
         if attempt_id is None:
             return
         if isinstance(event, Utterance):

@@ -137,7 +137,9 @@ def _register_handlers(socketio: SocketIO) -> None:
         if not isinstance(agent_id, int):
             return {"ok": False, "error": "only a softphone agent may report call events"}
         try:
-            with db() as db_session:
+            # immediate: events of one call are handled on parallel threads and each reads then writes; a
+            # deferred SQLite transaction would fail with "database is locked" instead of waiting its turn
+            with db(immediate=True) as db_session:
                 agent = users.get_member(db_session, agent_id)
                 if agent is None or not agent.active:
                     return {"ok": False, "error": "agent user is deactivated"}

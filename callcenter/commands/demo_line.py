@@ -9,6 +9,7 @@ and every fifth one ``zh-hangs-up`` (who hangs up after the second question: pra
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import subprocess
 import sys
@@ -51,11 +52,12 @@ def start_simulators(personas: tuple[str, ...] = PERSONAS, timeout_s: float = 12
     try:
         for persona in personas:
             port = free_udp_port()
+            user = re.sub(r"[^a-z0-9]", "", Path(persona).stem.lower()) or "patient"
             proc = subprocess.Popen([command, "--log-level", "WARNING", "patient-sim", "--listen",
-                                     f"127.0.0.1:{port}", "--persona", persona, "--user", persona.replace("-", "")],
+                                     f"127.0.0.1:{port}", "--persona", persona, "--user", user],
                                     stdout=subprocess.PIPE, text=True,
                                     process_group=0)  # Ctrl-C reaches the demo only; it stops them in order
-            sims.append(Simulator(persona, f"sip:{persona.replace('-', '')}@127.0.0.1:{port}", proc))
+            sims.append(Simulator(persona, f"sip:{user}@127.0.0.1:{port}", proc))
         for sim in sims:
             line = _first_line(sim.process, timeout_s)
             if "listening on" not in line:

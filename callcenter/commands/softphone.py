@@ -130,6 +130,8 @@ def start_seat(settings: Settings, server_url: str, token: str, *, dial_plan: Ma
         link = AgentLink(server_url, token)
         link.attach(agent)
         seat = Seat(link, agent, phone, pool, headset, voice)
+        if pool is not None and not pool.wait_ready(120):  # online only once speech can follow the first call
+            logger.warning("speech models still loading after 120 s; the first calls may get no proposals")
         link.start(retry=connect_retry)
     except BaseException:
         if phone is not None:

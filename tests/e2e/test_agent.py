@@ -123,5 +123,5 @@ def test_the_end_of_a_call_closes_its_stream_and_the_late_recording_is_still_rep
     assert sent[-1] == {"event": "agent_event", "kind": "recording", "attempt_id": 7,
                         "path": "2026-11-25/c1.wav", "duration_s": 12.5, "sha256": "ab" * 32}
     assert [e["state"] for e in sent if e["kind"] == "call_state"] == ["calling", "failed", "disconnected"]
-    phone.fire(RecordingReady("c1", str(wav), 12.5, "cd" * 32))  # forgotten after its recording: ignored
-    assert sent[-1]["sha256"] == "ab" * 32
+    agent.on_recognizer_event(Utterance("c1", "네", 9.0, 9.4, 0.8, item_id="pain"))  # flushed after the hang-up
+    assert sent[-1]["kind"] == "transcript" and sent[-1]["attempt_id"] == 7
