@@ -26,8 +26,11 @@ typecheck: venv
 contracts: venv
 	$(BIN)/lint-imports
 
+# The end-to-end tests (real softphone agent, patient simulator, Vosk, Chromium) run in a pytest process of
+# their own: Flask-SocketIO servers and Playwright keep process-wide state that other suites change (RECIPES).
 pytest: venv
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --ignore=tests/e2e $(PYTEST_ARGS)
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 test: venv lint typecheck contracts pytest
 

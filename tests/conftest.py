@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -20,6 +21,7 @@ import callcenter.models  # noqa: F401
 from callcenter import migrate
 from callcenter.db import make_engine
 from callcenter.settings import Settings
+from tests.chromium import CHROMIUM_ARGS, chromium_path
 
 PG_ADMIN_URL = os.environ.get("CALLCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -82,6 +84,19 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     migrate.upgrade(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """ONE Playwright + Chromium for the whole run: a second sync_playwright() in the same thread fails
+    ("Sync API inside the asyncio loop"), so tests/web and tests/e2e must share this one."""
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415 - only browser tests pay for it
+
+    expect.set_options(timeout=15_000)  # a busy 2-core CI machine; expect() still returns as soon as it holds
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture

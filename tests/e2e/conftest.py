@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from tests.web.conftest import (  # noqa: F401 - fixtures, registered by being imported here
     BrowserActions,
-    browser,
     clock,
     live_app,
     live_server,

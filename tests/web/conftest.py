@@ -8,7 +8,6 @@ own app (``live_app``), never ``app``.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import wave
@@ -224,17 +223,9 @@ def queue_data(sqlite_engine: Engine, clock: FrozenClock, staff: dict[str, Staff
 
 # --- live server and browser ---------------------------------------------------------------------------------
 
-CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests.chromium import CHROMIUM_ARGS, chromium_path  # noqa: E402,F401 - re-exported for the browser tests
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def chromium_path() -> str:
-    for candidate in (os.environ.get("CALLCENTER_CHROMIUM", ""), *CHROMIUM_CANDIDATES):
-        if candidate and Path(candidate).exists():
-            return candidate
-    pytest.fail("Chromium is needed for browser tests: apt-get install chromium (see .ci/apt-packages.txt)")
 
 
 @pytest.fixture
@@ -249,17 +240,6 @@ def live_server(live_app: Flask) -> Iterator[LiveServer]:
     server = LiveServer(live_app).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=15_000)  # a busy 2-core CI machine; expect() still returns as soon as it holds
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
