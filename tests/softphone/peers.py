@@ -42,6 +42,28 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     raise RuntimeError("no free port found")
 
 
+def free_udp_block(size: int = 4) -> int:
+    """The first of ``size`` consecutive UDP ports free on 127.0.0.1 (SIPp's ``-mp P`` takes P to P+3: audio and
+    video RTP/RTCP), so a media port is never half taken by another test's peer."""
+    for _ in range(100):
+        first = free_port()
+        if first + size > 65535:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for port in range(first, first + size):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+        return first
+    raise RuntimeError("no block of free UDP ports found")
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
     """Poll a readiness condition (not a sleep-and-hope: fails loudly with ``what`` after the timeout)."""
     deadline = time.monotonic() + timeout_s
@@ -313,7 +335,7 @@ class Sipp(PeerProcess):
         self.dir = workdir / f"sipp-{uuid.uuid4().hex[:6]}"
         self.dir.mkdir(parents=True)
         self.port = free_port()
-        self.media_port = free_port()
+        self.media_port = free_udp_block(4)
         self.uri = f"sip:{user}@127.0.0.1:{self.port}"
         self.scenario = self.dir / "scenario.xml"
         self.scenario.write_text(scenario)
