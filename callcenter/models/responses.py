@@ -61,7 +61,7 @@ class Alert(SQLModel, table=True):
     severity: str = Field(default="high", max_length=16)  # low / medium / high / critical
     message: str = Field(default="", sa_type=Text)
     raised_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime, index=True)
-    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)  # the open inbox
     acknowledged_by_id: int | None = Field(default=None, foreign_key="app_user.id")
     ack_note: str = Field(default="", sa_type=Text)
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

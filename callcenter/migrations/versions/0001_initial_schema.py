@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 23:31:43.695587
+Create Date: 2026-11-26 00:36:58.578695
 
 """
 
@@ -652,6 +652,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("alert", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_alert_acknowledged_at"), ["acknowledged_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_alert_patient_id"), ["patient_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_alert_raised_at"), ["raised_at"], unique=False)
 
@@ -695,6 +696,7 @@ def downgrade() -> None:
     with op.batch_alter_table("alert", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alert_raised_at"))
         batch_op.drop_index(batch_op.f("ix_alert_patient_id"))
+        batch_op.drop_index(batch_op.f("ix_alert_acknowledged_at"))
 
     op.drop_table("alert")
     with op.batch_alter_table("transcriptsegment", schema=None) as batch_op:
