@@ -187,11 +187,19 @@ def test_patient_hangs_up_midway_partial_outcome_keeps_answers_and_schedules_a_c
     expect(page.locator("#dial")).to_be_enabled()
     page.click("#dial")
     expect(page.locator("#form-column")).not_to_have_attribute("data-attempt-id", "")
-    # a proposal from the patient's speech (her "hello?" or her answer: when the hang-up follows the answer at
-    # once, the recogniser may lose that last utterance with the stream)
-    expect(page.locator("#answer-form button.proposed")).to_have_count(1, timeout=60_000)
-    expect(page.locator("#transcript li").first).to_be_visible()
-    page.locator("body").press("Enter")  # the one answer she got is confirmed (and kept)
+    # The patient answers "네 아파요" and hangs up at once. Usually her answer is proposed from speech and the
+    # nurse accepts it with Enter; when the hang-up follows too closely the recogniser can lose that last
+    # utterance with the stream (a known gap, see docs/speech.md), and the nurse records what she heard herself.
+    # Either way the confirmed answer must survive the hang-up. (Proposals are the happy path's subject.)
+    page.wait_for_function(
+        "() => document.querySelector('#answer-form button.proposed') !== null"
+        " || document.querySelector('#call-state')?.dataset.state === 'disconnected'", timeout=90_000)
+    if page.locator("#answer-form button.proposed").count() == 1:
+        source = "asr"
+        page.locator("body").press("Enter")  # the one answer she got is confirmed (and kept)
+    else:
+        source = "nurse"
+        page.click('#answer-form button[value="yes"]')
     expect(page.locator("#question")).not_to_have_attribute("data-item-id", "pain")
     expect(page.locator("#call-state")).to_have_attribute("data-state", "disconnected", timeout=60_000)
     callback = (clock.now() + timedelta(days=1)).astimezone(ZoneInfo("Asia/Shanghai")).replace(hour=15, minute=0)
@@ -207,4 +215,4 @@ def test_patient_hangs_up_midway_partial_outcome_keeps_answers_and_schedules_a_c
         assert attempt.outcome_code == "partial" and attempt.ended_at is not None
         assert task is not None and task.status in (TaskStatus.callback, TaskStatus.planned)
         assert task.next_attempt_at is not None and task.next_attempt_at > clock.now()
-    assert [(a.item_id, a.source) for a in answers] == [("pain", "asr")]
+    assert [(a.item_id, a.source) for a in answers] == [("pain", source)]
