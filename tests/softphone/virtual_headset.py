@@ -53,7 +53,7 @@ while True:
     next_at += period
     delay = next_at - time.monotonic()
     if delay > 0:
-        time.sleep(delay)
+        time.sleep(delay)  # sleep-ok: paces the virtual microphone at real time (the pipe source has no clock)
 """
 
 
