@@ -101,9 +101,7 @@ def test_nurse_calls_a_simulated_patient_accepts_the_spoken_answer_and_completes
         new_page, ui, agent, korean_task, sqlite_engine, settings):
     page = new_page()
     ui.login(page, "nurse")
-    row = page.locator(f'.queue-row[data-task-id="{korean_task}"]')
-    row.focus()
-    page.keyboard.press("Enter")  # claim and open the call screen
+    ui.open_task_from_queue(page, korean_task)  # claim and open the call screen
     expect(page.locator("#question")).to_have_attribute("data-item-id", "pain")
     expect(page.locator("#dial")).to_be_enabled()
     page.click("#dial")
@@ -182,8 +180,7 @@ def test_patient_hangs_up_midway_partial_outcome_keeps_answers_and_schedules_a_c
     page = new_page()
     ui.login(page, "nurse")
     page.goto(f"{ui.base_url}/workspace/queue")
-    page.locator(f'.queue-row[data-task-id="{korean_task}"]').focus()
-    page.keyboard.press("Enter")
+    ui.open_task_from_queue(page, korean_task)
     expect(page.locator("#dial")).to_be_enabled()
     page.click("#dial")
     expect(page.locator("#form-column")).not_to_have_attribute("data-attempt-id", "")

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 from werkzeug.security import generate_password_hash
 
@@ -267,6 +268,16 @@ class BrowserActions:
         page.fill("#username", username)
         page.fill("#password", password)
         page.click("#login-submit")
+
+    @staticmethod
+    def open_task_from_queue(page: Any, task_id: int) -> None:
+        """Keyboard first, as a nurse does: focus the task's row and press Enter (claims it, opens the call screen).
+
+        Waits for the queue script to have wired its keys: a key pressed while the page is still loading is lost.
+        """
+        expect(page.locator("#queue")).to_have_attribute("data-ready", "true")
+        page.locator(f'.queue-row[data-task-id="{task_id}"]').focus()
+        page.keyboard.press("Enter")
 
     @staticmethod
     def screenshot(page: Any, name: str) -> Path:

@@ -63,8 +63,7 @@ def test_call_screen_live_transcript_proposals_accepted_with_enter_then_complete
 ):
     page = new_page()
     ui.login(page, "nurse")
-    page.locator(f'.queue-row[data-task-id="{queue_data.due_task_id}"]').focus()
-    page.keyboard.press("Enter")  # keyboard first: Enter on a row claims the task and opens the call screen
+    ui.open_task_from_queue(page, queue_data.due_task_id)  # keyboard first: Enter on a row claims and opens it
     expect(page).to_have_url(f"{ui.base_url}/workspace/tasks/{queue_data.due_task_id}")
     expect(page.locator("#question")).to_have_attribute("data-item-id", "feeling")
     # Dialing is the softphone agent's part: record the attempt it creates, then reload (a reload mid-call

@@ -14,4 +14,7 @@
   if (window.cc) {
     window.cc.on("queue_changed", function () { window.location.reload(); });
   }
+  // Keys are handled from here on: a key pressed before this line would be lost, so tests (and any automation)
+  // wait for this mark before driving the queue with the keyboard.
+  document.getElementById("queue").setAttribute("data-ready", "true");
 })();
