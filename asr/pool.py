@@ -375,7 +375,7 @@ class AsrPool:
         result = parse_answer(spec, utt.text, utt.confidence, utt.alternatives, today=self._today())
         value = answer_value(item, result) if item is not None else to_jsonable(result.value)
         return Proposal(utt.call_id, utt.item_id, value, result.confidence, utt.text, utt.t0_s, utt.t1_s,
-                        result.needs_confirmation, tuple(r.value for r in result.reasons))
+                        result.needs_confirmation, tuple(r.value for r in result.reasons), closed_at=utt.closed_at)
 
 
 class PoolTapSink:

@@ -8,6 +8,7 @@ progress finishes with the grammar it started with (and reports that question's 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -35,8 +36,9 @@ StreamEvent = PartialText | Utterance
 class CallStream:
     def __init__(self, call_id: str, is_speech: Callable[[bytes], bool],
                  make_decoder: Callable[[str], Decoder], config: SegmenterConfig | None = None,
-                 decode_without_grammar: bool = False) -> None:
+                 decode_without_grammar: bool = False, wall_clock: Callable[[], float] = time.time) -> None:
         self.call_id = call_id
+        self._wall_clock = wall_clock
         self._is_speech = is_speech
         self._make_decoder = make_decoder
         self._segmenter = Segmenter(config)
@@ -103,11 +105,12 @@ class CallStream:
         return [PartialText(self.call_id, text)]
 
     def _finish(self, end: SpeechEnded) -> list[StreamEvent]:
+        closed_at = self._wall_clock()  # before decoding: the latency of the final result counts from here
         decoder, self._decoder = self._decoder, None
         self.utterances += 1
         if decoder is None:
             return [Utterance(self.call_id, "", self._start_s, end.last_voiced_s, 0.0,
-                              item_id=self._utterance_item)]
+                              item_id=self._utterance_item, closed_at=closed_at)]
         decoded = decoder.final()
         t0 = self._start_s
         words = tuple(Word(w.text, round(t0 + w.start_s, 3), round(t0 + w.end_s, 3), w.confidence)
@@ -115,4 +118,4 @@ class CallStream:
         start = words[0].t0_s if words else t0
         stop = words[-1].t1_s if words else end.last_voiced_s
         return [Utterance(self.call_id, decoded.text, start, stop, decoded.confidence, words,
-                          decoded.alternatives, item_id=self._utterance_item)]
+                          decoded.alternatives, item_id=self._utterance_item, closed_at=closed_at)]

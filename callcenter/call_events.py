@@ -26,7 +26,8 @@ FIELDS: dict[EventKind, tuple[str, ...]] = {
     EventKind.call_state: ("state", "sip_status", "reason"),
     EventKind.transcript: ("speaker", "text", "t0_s", "t1_s", "confidence", "item_id"),
     EventKind.partial: ("speaker", "text"),
-    EventKind.proposal: ("item_id", "value", "confidence", "text", "t0_s", "t1_s", "needs_confirmation", "reasons"),
+    EventKind.proposal: ("item_id", "value", "confidence", "text", "t0_s", "t1_s", "needs_confirmation", "reasons",
+                         "closed_at"),
     EventKind.recording: ("duration_s",),  # + path / sha256, stored, never forwarded
 }
 SPEAKERS = ("patient", "nurse", "robot")

@@ -169,6 +169,7 @@ class Utterance:
     alternatives: tuple[str, ...] = ()
     speaker: str = "patient"
     item_id: str = ""  # the question whose grammar was active
+    closed_at: float = 0.0  # wall clock (epoch s) when endpointing closed the utterance; 0 when unknown
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ class Proposal:
     t1_s: float
     needs_confirmation: bool = True
     reasons: tuple[str, ...] = ()
+    closed_at: float = 0.0  # the utterance's ``closed_at``: latency is measured from here (bench/assisted_call.py)
 
 
 class Recognizer(Protocol):

@@ -232,7 +232,8 @@ class SoftphoneAgent:
         elif isinstance(event, Proposal):
             self._send("proposal", attempt_id, item_id=event.item_id, value=event.value,
                        confidence=event.confidence, text=event.text, t0_s=event.t0_s, t1_s=event.t1_s,
-                       needs_confirmation=event.needs_confirmation, reasons=list(event.reasons))
+                       needs_confirmation=event.needs_confirmation, reasons=list(event.reasons),
+                       closed_at=event.closed_at)
         else:  # e.g. the pool's speech status: the call goes on without proposals
             logger.info("attempt=%s speech: %s", attempt_id, getattr(event, "reason", type(event).__name__))
 

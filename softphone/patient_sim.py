@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from softphone.persona import Action, Conversation, HangUp, Pause, Persona, Say
 from softphone.phone import PjsuaPhone
 from softphone.speech_end import FRAME_MS, EnergyEndpointer
 from softphone.tts import TtsCache, Voice
+from softphone.wav import voiced_end_s
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,17 @@ class _Call:
     @property
     def busy(self) -> bool:
         return bool(self.actions) or self.pause_until_seq is not None or bool(self.playing)
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """One sentence the persona said, on the wall clock (epoch s): when its playback started and when its speech
+    ended (start + the last voiced sample of its WAV). The reference for end-of-speech latency benches."""
+
+    call_id: str
+    kind: str
+    started_at: float
+    speech_end_at: float
 
 
 @dataclass(frozen=True)
@@ -81,13 +95,17 @@ class PatientSimulator:
     """Answers every call on ``host:port`` with ``persona``. ``start()``, then ``close()``."""
 
     def __init__(self, persona: Persona, *, host: str = "127.0.0.1", port: int = 5090, cache_dir: Path,
-                 user: str = "patient") -> None:
+                 user: str = "patient", on_spoken: Callable[[Spoken], None] | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.persona = persona
+        self.on_spoken = on_spoken
+        self._wall_clock = wall_clock
         self.voice = Voice(persona.language, persona.espeak_voice, persona.rate_wpm, persona.pitch)
         self.tts = TtsCache(cache_dir)
         self.config = PhoneConfig(bind_host=host, bind_port=port, user=user, auto_answer=True,
                                   record_calls=False, recordings_dir=str(cache_dir / "recordings"))
         self.audio: dict[str, Path] = {}
+        self.speech_s: dict[str, float] = {}  # text -> where its speech ends in its WAV
         self.phone: PjsuaPhone | None = None
         self.summaries: list[CallSummary] = []
         self._calls: dict[str, _Call] = {}
@@ -101,6 +119,7 @@ class PatientSimulator:
         """Synthesise every sentence of the persona, then listen (a phone that is up speaks at once)."""
         for text in self.persona.texts():
             self.audio[text] = self.tts.synthesize(text, self.voice)
+            self.speech_s[text] = voiced_end_s(self.audio[text])
         logger.info("persona %s: %s sentences ready", self.persona.key, len(self.audio))
         self.phone = PjsuaPhone(self.config, tap_sink=_CallerAudio(self))
         self.phone.add_listener(self._on_event)
@@ -192,6 +211,9 @@ class PatientSimulator:
                     call.actions.clear()
                     return
                 call.playing = path
+                if self.on_spoken is not None:  # play() returns once the player is connected to the call
+                    started = self._wall_clock()
+                    self.on_spoken(Spoken(call.call_id, action.kind, started, started + self.speech_s[action.text]))
                 return
             if isinstance(action, HangUp):
                 call.hung_up = True

@@ -125,6 +125,32 @@ def wav_duration_s(path: Path) -> float:
     return declared / (channels * SAMPLE_BYTES * rate)
 
 
+def voiced_end_s(path: Path, threshold_dbfs: float = -45.0, window_ms: int = 10) -> float:
+    """Where the speech in a mono 16-bit WAV ends: the end of the last ``window_ms`` window louder than
+    ``threshold_dbfs`` (0.0 for a silent file). Synthesised speech carries trailing silence; this is the true end."""
+    header = read_header(path)
+    if header is None:
+        raise ValueError(f"{path} is not a canonical PCM WAV")
+    channels, rate, declared = header
+    if channels != 1:
+        raise ValueError(f"{path}: expected a mono WAV, found {channels} channels")
+    with open(path, "rb") as fh:
+        fh.seek(HEADER_BYTES)
+        pcm = fh.read(declared)
+    window = max(1, rate * window_ms // 1000)
+    threshold = (10 ** (threshold_dbfs / 20.0) * 32768.0) ** 2
+    samples = len(pcm) // SAMPLE_BYTES
+    values = struct.unpack(f"<{samples}h", pcm[: samples * SAMPLE_BYTES])
+    end = samples
+    while end > 0:
+        start = max(0, end - window)
+        chunk = values[start:end]
+        if sum(v * v for v in chunk) / len(chunk) > threshold:
+            return end / rate
+        end = start
+    return 0.0
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
+from dataclasses import asdict
+from pathlib import Path
 from types import FrameType
 
 import click
 
 from callcenter.cli import AppContext, pass_app
 from softphone.errors import SoftphoneError
-from softphone.patient_sim import PatientSimulator
+from softphone.patient_sim import PatientSimulator, Spoken
 from softphone.persona import load_persona, shipped_personas
 
 
@@ -28,13 +31,23 @@ def _host_port(listen: str) -> tuple[str, int]:
 @click.option("--user", default="patient", show_default=True, help="SIP user part of the simulator's URI.")
 @click.option("--calls", default=0, show_default=True, help="Exit after this many calls have ended (0: run until "
               "interrupted).")
+@click.option("--speech-log", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Append one JSON line per sentence said (call, kind, playback start and end of speech on the "
+              "wall clock): the reference for latency benches.")
 @pass_app
-def command(app: AppContext, listen: str, persona_name: str, user: str, calls: int) -> None:
+def command(app: AppContext, listen: str, persona_name: str, user: str, calls: int, speech_log: Path | None) -> None:
     """Answer calls as a simulated patient speaking with espeak-ng (Mandarin via pinyin, Korean, …)."""
     host, port = _host_port(listen)
+    log = speech_log.open("a", encoding="utf-8", buffering=1) if speech_log is not None else None
+
+    def spoken(event: Spoken) -> None:
+        if log is not None:
+            log.write(json.dumps(asdict(event)) + "\n")
+
     try:
         persona = load_persona(persona_name)
-        sim = PatientSimulator(persona, host=host, port=port, cache_dir=app.settings.data_path / "tts", user=user)
+        sim = PatientSimulator(persona, host=host, port=port, cache_dir=app.settings.data_path / "tts", user=user,
+                               on_spoken=spoken)
         sim.start()
     except SoftphoneError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -54,6 +67,8 @@ def command(app: AppContext, listen: str, persona_name: str, user: str, calls: i
             stop.wait()
     finally:
         sim.close()
+        if log is not None:
+            log.close()
     for summary in sim.summaries:
         click.echo(f"call {summary.call_id}: {summary.answers} answers, said {' '.join(summary.said) or 'nothing'}"
                    f"{', hung up' if summary.hung_up else ''}")

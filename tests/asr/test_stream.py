@@ -91,3 +91,24 @@ def test_a_pause_inside_an_answer_is_decoded_when_the_patient_goes_on() -> None:
     stream.set_grammar("pain", '["네"]')
     feed(stream, "." * 50 + "#" * 20 + "." * 25 + "#" * 20 + "." * 60)
     assert made[0].frames == 15 + 13 + 25 + 20 + 10  # the whole 0.5 s pause reached the decoder
+
+
+def test_utterance_is_stamped_with_the_wall_clock_when_endpointing_closed_it_before_decoding() -> None:
+    ticks = iter([1000.25, 1007.5])
+    order: list[str] = []
+
+    def clock() -> float:
+        order.append("clock")
+        return next(ticks)
+
+    class LoggingDecoder(ScriptedDecoder):
+        def final(self) -> Decoded:
+            order.append("final")
+            return super().final()
+
+    stream = CallStream("call-1", lambda pcm: pcm == LOUD, LoggingDecoder, wall_clock=clock)
+    stream.set_grammar("pain", '["네"]')
+    first = [e for e in feed(stream, "." * 50 + "#" * 20 + "." * 60) if isinstance(e, Utterance)]
+    second = [e for e in feed(stream, "#" * 20 + "." * 60) if isinstance(e, Utterance)]
+    assert [u.closed_at for u in first + second] == [1000.25, 1007.5]
+    assert order == ["clock", "final", "clock", "final"]  # decoding time counts in the measured latency

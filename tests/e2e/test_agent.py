@@ -102,13 +102,15 @@ def test_speech_results_become_transcript_partial_and_proposal_events(tmp_path):
     agent.on_recognizer_event(PartialText("c1", "네"))
     agent.on_recognizer_event(Utterance("c1", "네 아파요", 4.0, 5.2, 0.91, item_id="pain"))
     agent.on_recognizer_event(Utterance("c1", "", 6.0, 6.1, 0.0))  # nothing recognised: not a transcript line
-    agent.on_recognizer_event(Proposal("c1", "pain", "yes", 0.91, "네 아파요", 4.0, 5.2, False, ("exact",)))
+    agent.on_recognizer_event(Proposal("c1", "pain", "yes", 0.91, "네 아파요", 4.0, 5.2, False, ("exact",),
+                                       closed_at=1764122400.25))
     agent.on_recognizer_event(Proposal("other-call", "pain", "yes", 0.9, "네", 1.0, 2.0))
     assert [(e["kind"], e.get("text")) for e in sent] == [("partial", "네"), ("transcript", "네 아파요"),
                                                           ("proposal", "네 아파요")]
     assert sent[1] == {"event": "agent_event", "kind": "transcript", "attempt_id": 7, "speaker": "patient",
                        "text": "네 아파요", "t0_s": 4.0, "t1_s": 5.2, "confidence": 0.91, "item_id": "pain"}
     assert sent[2]["value"] == "yes" and sent[2]["needs_confirmation"] is False and sent[2]["reasons"] == ["exact"]
+    assert sent[2]["closed_at"] == 1764122400.25  # the browser gets it too: latency from the utterance's end
 
 
 def test_the_end_of_a_call_closes_its_stream_and_the_late_recording_is_still_reported(tmp_path):

@@ -7,6 +7,7 @@ left, patient right) is compared with the WAV the simulator synthesised."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -80,10 +81,11 @@ class SimProcess:
 
     def __init__(self, tmp_path: Path, persona: str, calls: int = 1) -> None:
         self.port = free_port()
+        self.speech_log = tmp_path / "speech-log.jsonl"
         env = dict(os.environ, CALLCENTER_DATA_DIR=str(tmp_path / "var"), CALLCENTER_LOG_LEVEL="INFO")
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "callcenter"), "patient-sim", "--listen", f"127.0.0.1:{self.port}",
-             "--persona", persona, "--calls", str(calls)],
+             "--persona", persona, "--calls", str(calls), "--speech-log", str(self.speech_log)],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
@@ -138,11 +140,12 @@ def test_patient_answers_each_question_after_the_caller_stops_and_says_the_perso
         phone, log = make_phone(tap_sink=watcher)
         call_id = phone.dial(sim.uri)
         log.wait_for(MediaStarted, call_id=call_id)
-        gaps_ms = []
+        gaps_ms, heard = [], []
         for question in ZH_QUESTIONS:
             ask(phone, log, call_id, questions.synthesize(question, Voice("zh-CN")))
             asked_until = watcher.seq
             answer = watcher.next_utterance()
+            heard.append(answer)
             assert answer.start_seq > asked_until, "the patient must not talk over the question"
             assert answer.peak_dbfs > -30, "the answer is speech, not line noise"
             gaps_ms.append((answer.start_seq - asked_until) * 20)
@@ -154,6 +157,15 @@ def test_patient_answers_each_question_after_the_caller_stops_and_says_the_perso
         sim.kill()
     assert code == 0
     assert "2 answers" in out
+    # the speech log (the reference of the latency bench) says how long each answer's speech lasted: as long as
+    # the caller heard it, within the caller's endpointer's resolution
+    said = [json.loads(line) for line in sim.speech_log.read_text(encoding="utf-8").splitlines()]
+    assert [s["kind"] for s in said] == ["answer", "answer"]
+    for entry, answer in zip(said, heard, strict=True):
+        logged_ms = (entry["speech_end_at"] - entry["started_at"]) * 1000
+        # logged: from playback start (espeak's leading silence included) to the last voiced sample
+        assert -100 <= logged_ms - answer.duration_ms <= 300, (logged_ms, answer.duration_ms)
+    assert said[0]["speech_end_at"] < said[1]["started_at"]
     # what the caller recorded on the patient channel is the simulator's synthesised answers
     answer_cache = TtsCache(tmp_path / "var" / "tts")
     voice = Voice(persona.language, persona.espeak_voice, persona.rate_wpm, persona.pitch)

@@ -16,7 +16,7 @@ from softphone.errors import InvalidCallUri
 from softphone.media import frame_bytes
 from softphone.recording import NURSE, PATIENT, StereoRecorder, compress_recording
 from softphone.sipuri import normalize_uri
-from softphone.wav import WavAppender, read_header, repair_wav, sha256_file, wav_duration_s
+from softphone.wav import WavAppender, read_header, repair_wav, sha256_file, voiced_end_s, wav_duration_s
 
 
 def frame(value: int) -> bytes:
@@ -120,3 +120,23 @@ def test_fast_frame_copy_reads_exactly_what_the_vector_holds() -> None:
         frame = pj.MediaFrame()
         frame.buf = pj.ByteVector(data)
         assert frame_bytes(frame.buf) == data == bytes(frame.buf)
+
+
+def test_voiced_end_is_where_the_speech_stops_not_where_the_file_does(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    silence = (rng.standard_normal(800) * 20).astype("<i2")  # 0.1 s of line noise, about -64 dBFS
+    tone = (np.sin(np.arange(4000) * 2 * np.pi * 440 / 8000) * 8000).astype("<i2")  # 0.5 s of "speech"
+    path = tmp_path / "said.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(np.concatenate([silence, tone, silence, silence, silence]).tobytes())
+    assert voiced_end_s(path) == pytest.approx(0.6, abs=0.011)
+    quiet = tmp_path / "quiet.wav"
+    with wave.open(str(quiet), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(silence.tobytes())
+    assert voiced_end_s(quiet) == 0.0

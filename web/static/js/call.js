@@ -52,6 +52,7 @@
     $("proposal-value").textContent = d.text ? d.text + "（" + display(d.value) + "）" : display(d.value);
     $("proposal-confidence").textContent = " 置信度 " + Math.round((d.confidence || 0) * 100) + "%" +
       (d.needs_confirmation ? " · 请确认" : "");
+    box.dataset.closedAt = d.closed_at || "";  // when the recogniser closed the utterance (latency bench)
     box.hidden = false;
     var option = document.querySelector('#answer-form [name="value"][value="' + String(d.value) + '"]');
     document.querySelectorAll("#answer-form .proposed").forEach(function (el) { el.classList.remove("proposed"); });
