@@ -131,3 +131,39 @@ def test_recording_plays_and_seeks_in_chromium_through_the_guarded_route(new_pag
     with session_scope(sqlite_engine) as s:
         plays = s.exec(select(AuditEvent).where(AuditEvent.action == "recording.play")).all()
     assert plays and all(p.object_id == str(call_data.recording_id) for p in plays)
+
+
+def test_a_refused_proposal_is_corrected_by_typing_and_the_typed_value_is_stored(
+    new_page, ui, live_app, queue_data, published_script, sqlite_engine, staff, clock
+):
+    page = new_page()
+    ui.login(page, "nurse")
+    ui.open_task_from_queue(page, queue_data.due_task_id)
+    page.click('#answer-form button[value="better"]')
+    expect(page.locator("#question")).to_have_attribute("data-item-id", "bp")
+    with session_scope(sqlite_engine) as s:
+        attempt = CallAttempt(task_id=queue_data.due_task_id, patient_id=queue_data.patient_id,
+                              phone_id=queue_data.phone_id, number="13900139000", user_id=staff["nurse"].id,
+                              started_at=clock.now())
+        s.add(attempt)
+        s.flush()
+        attempt_id = attempt.id
+    page.reload()
+    room = attempt_room(attempt_id)
+    assert _in_room(live_app, room), "the call page did not join its attempt's room"
+    # misheard: 300/85 is outside the script's range, so accepting it is refused...
+    notifier_for(live_app).emit(EventKind.proposal, {
+        "attempt_id": attempt_id, "item_id": "bp", "value": {"systolic": 300, "diastolic": 85}, "confidence": 0.7,
+        "text": "三百八十五", "t0_s": 8.0, "t1_s": 9.5, "needs_confirmation": True}, room)
+    expect(page.locator("#proposal")).to_be_visible()
+    page.locator("body").press("Enter")
+    expect(page.locator("#toasts")).to_contain_text("未保存")
+    expect(page.locator("#question")).to_have_attribute("data-item-id", "bp")
+    # ...and what the nurse types instead is what gets stored, as her answer
+    page.fill("#answer-value", "130/85")
+    page.locator("#answer-value").press("Enter")
+    expect(page.locator("#guided-form")).to_contain_text("问卷已答完")
+    with session_scope(sqlite_engine) as s:
+        bp = s.exec(select(Answer).where(Answer.item_id == "bp")).one()
+    assert (bp.source, bp.confidence, bp.audio_t0_s, bp.value) == ("nurse", None, None,
+                                                                   {"systolic": 130, "diastolic": 85})

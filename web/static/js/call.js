@@ -124,6 +124,14 @@
     var input = $("answer-value");
     if (input) input.focus();
   });
+  // A refused answer leaves the form on screen: what speech filled in must not ride along with the nurse's
+  // correction (the refused proposal's value_json would be sent again instead of what she typed or clicked).
+  document.body.addEventListener("htmx:afterRequest", function () {
+    var form = $("answer-form");
+    if (!form) return;
+    form.elements["source"].value = "nurse";
+    ["confidence", "t0_s", "t1_s", "heard", "value_json"].forEach(function (name) { form.elements[name].value = ""; });
+  });
   document.body.addEventListener("htmx:responseError", function (ev) {
     var text = ev.detail && ev.detail.xhr ? ev.detail.xhr.responseText : "";
     var match = /<p>([^<]+)<\/p>/.exec(text || "");
