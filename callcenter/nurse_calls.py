@@ -93,6 +93,19 @@ def control(session: Session, attempt_id: int, nurse: StaffMember, command: str,
     return AgentCommand(agent_room(nurse.id), payload)
 
 
+def known_call_state(session: Session, attempt_id: int) -> str | None:
+    """The call state the database can vouch for (answered, ended), for a screen that joins a call late: an
+    event sent before it joined the call's room is not replayed. None when only the agent knows (ringing…)."""
+    attempt = session.get(CallAttempt, attempt_id)
+    if attempt is None:
+        return None
+    if attempt.ended_at is not None:
+        return "disconnected"
+    if attempt.answered_at is not None:
+        return "confirmed"
+    return None
+
+
 def note_call_state(session: Session, attempt_id: int, state: str, *, now: datetime, sip_call_id: str = "") -> None:
     """Record the answer and end times of an attempt from the states its agent reports."""
     attempt = session.get(CallAttempt, attempt_id)

@@ -21,7 +21,7 @@ from flask import session as flask_session
 from flask_login import current_user
 from flask_socketio import SocketIO, join_room, leave_room
 
-from callcenter import call_events, disclosure, users
+from callcenter import call_events, disclosure, nurse_calls, users
 from callcenter.errors import CallCenterError
 from callcenter.events import DOCTORS, SUPERVISORS, EventKind, agent_room, attempt_room, user_room
 from callcenter.models import Role
@@ -119,11 +119,13 @@ def _register_handlers(socketio: SocketIO) -> None:
             return {"ok": False}
         with db() as db_session:
             allowed = disclosure.may_follow_attempt(db_session, attempt_id, current_user.member)
-        if not allowed:
-            logger.warning("user=%s may not follow attempt=%s", current_user.id, attempt_id)
-            return {"ok": False}
-        join_room(attempt_room(attempt_id))
-        return {"ok": True, "room": attempt_room(attempt_id)}
+            if not allowed:
+                logger.warning("user=%s may not follow attempt=%s", current_user.id, attempt_id)
+                return {"ok": False}
+            join_room(attempt_room(attempt_id))
+            # read after joining: a state change is either in this answer or in an event that follows it
+            known = nurse_calls.known_call_state(db_session, attempt_id)
+        return {"ok": True, "room": attempt_room(attempt_id), "state": known}
 
     def unfollow_attempt(data: Any) -> dict[str, Any]:
         attempt_id = _attempt_id(data)

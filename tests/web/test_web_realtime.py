@@ -155,3 +155,24 @@ def test_agent_reports_the_recording_which_the_nurse_can_then_play(sio_client, a
                                                  "recording_id": row.id}]
     client, _ = auth_for("nurse")
     assert client.get(f"/recordings/{row.id}/audio").data == call_data.wav.read_bytes()
+
+
+def test_a_screen_joining_a_call_late_is_told_the_state_the_database_knows(sio_client, sqlite_engine, call_data):
+    """Events sent before a page joined its call's room are not replayed (e.g. "confirmed" while it reloaded)."""
+    from datetime import UTC, datetime
+
+    from callcenter.models import CallAttempt
+
+    def follow() -> object:
+        return sio_client("nurse").emit("follow_attempt", {"attempt_id": call_data.attempt_id}, callback=True)
+
+    with session_scope(sqlite_engine) as s:
+        attempt = s.get(CallAttempt, call_data.attempt_id)
+        attempt.answered_at = attempt.ended_at = None
+    assert follow()["state"] is None  # ringing or not: only the agent knows; the page keeps what it shows
+    with session_scope(sqlite_engine) as s:
+        s.get(CallAttempt, call_data.attempt_id).answered_at = datetime(2026, 11, 25, 2, 1, tzinfo=UTC)
+    assert follow()["state"] == "confirmed"
+    with session_scope(sqlite_engine) as s:
+        s.get(CallAttempt, call_data.attempt_id).ended_at = datetime(2026, 11, 25, 2, 5, tzinfo=UTC)
+    assert follow()["state"] == "disconnected"

@@ -80,9 +80,20 @@
     return true;
   }
 
+  var stateFromEvent = false; // a live call_state event is newer than what the server knew when we joined
+
+  function showState(value) {
+    state.dataset.state = value;
+    state.textContent = STATES[value] || value;
+  }
+
   function follow() {
     var id = attemptId();
-    if (id && window.cc) window.cc.socket.emit("follow_attempt", { attempt_id: Number(id) });
+    if (!id || !window.cc) return;
+    window.cc.socket.emit("follow_attempt", { attempt_id: Number(id) }, function (reply) {
+      // events sent before this page joined the call's room are not replayed: take the known state
+      if (reply && reply.state && !stateFromEvent) showState(reply.state);
+    });
   }
 
   function mine(data) { return !attemptId() || String(data.attempt_id) === String(attemptId()); }
@@ -106,8 +117,8 @@
     });
     window.cc.on("call_state", function (d) {
       if (!mine(d)) return;
-      state.dataset.state = d.state;
-      state.textContent = STATES[d.state] || d.state;
+      stateFromEvent = true;
+      showState(d.state);
     });
   }
 
