@@ -42,6 +42,24 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     raise RuntimeError("no free port found")
 
 
+def free_sip_port_pair() -> int:
+    """A port P where baresip can listen: UDP and TCP on P, and TLS on P + 1 (baresip 1.0 binds all three)."""
+    for _ in range(50):
+        port = free_port()
+        if port < 65535 and _tcp_free(port + 1):
+            return port
+    raise RuntimeError("no free SIP port pair found")
+
+
+def _tcp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_udp_block(size: int = 4) -> int:
     """The first of ``size`` consecutive UDP ports free on 127.0.0.1 (SIPp's ``-mp P`` takes P to P+3: audio and
     video RTP/RTCP), so a media port is never half taken by another test's peer."""
@@ -180,8 +198,10 @@ class Baresip(PeerProcess):
         self.dir = workdir / f"baresip-{uuid.uuid4().hex[:6]}"
         self.dump_dir = self.dir / "dump"
         self.dump_dir.mkdir(parents=True)
-        self.port = free_port()
+        self.port = free_sip_port_pair()
         self.ctrl_port = free_port(socket.SOCK_STREAM)
+        while self.ctrl_port in (self.port, self.port + 1):  # not where its own SIP/TLS listener goes
+            self.ctrl_port = free_port(socket.SOCK_STREAM)
         self.user = user
         self.uri = f"sip:{user}@127.0.0.1:{self.port}"
         silence_tail = padded_wav(source_wav, 120)  # never run dry during a test
