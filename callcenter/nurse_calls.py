@@ -93,6 +93,40 @@ def control(session: Session, attempt_id: int, nurse: StaffMember, command: str,
     return AgentCommand(agent_room(nurse.id), payload)
 
 
+@dataclass(frozen=True)
+class AgentHello:
+    """What a (re)connected softphone agent's ``hello`` means for its user's open call attempts."""
+
+    resume_attempt_id: int | None  # the agent still has this call: send it the current question's grammar again
+    lost_attempt_ids: tuple[int, ...]  # open before the agent connected, unknown to it (it restarted): ended now
+
+
+def agent_hello(session: Session, nurse: StaffMember, reported: Any, *, connected_at: datetime, now: datetime
+                ) -> AgentHello:
+    """Reconcile the attempts the database holds open for ``nurse`` with the call her agent reports.
+
+    An agent that lost its link keeps its call and reports it: the server re-sends what it may have missed
+    (the grammar of the question now on screen). An agent that restarted mid-call has lost the call: its open
+    attempts are ended so the screen says so and the nurse can save an outcome. Attempts started after this
+    connection are left alone (their dial command reaches the agent after its ``hello``)."""
+    open_attempts = session.exec(
+        select(CallAttempt).where(CallAttempt.user_id == nurse.id, col(CallAttempt.ended_at).is_(None),
+                                  col(CallAttempt.wrapped_up_at).is_(None))
+    ).all()
+    reported_id = reported if isinstance(reported, int) and not isinstance(reported, bool) else None
+    resume = next((a.id for a in open_attempts if a.id == reported_id), None)
+    lost: list[int] = []
+    for attempt in open_attempts:
+        if attempt.id != resume and attempt.id is not None and attempt.started_at < connected_at:
+            attempt.ended_at = now
+            session.add(attempt)
+            lost.append(attempt.id)
+            logger.warning("attempt=%s ended: the softphone agent of user=%s reconnected without it", attempt.id,
+                           nurse.id)
+    session.flush()
+    return AgentHello(resume, tuple(lost))
+
+
 def known_call_state(session: Session, attempt_id: int) -> str | None:
     """The call state the database can vouch for (answered, ended), for a screen that joins a call late: an
     event sent before it joined the call's room is not replayed. None when only the agent knows (ringing…)."""

@@ -14,6 +14,7 @@ With ``Settings.redis_url`` set, every emit goes through Redis so several proces
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app, request
@@ -21,18 +22,19 @@ from flask import session as flask_session
 from flask_login import current_user
 from flask_socketio import SocketIO, join_room, leave_room
 
-from callcenter import call_events, disclosure, nurse_calls, users
+from callcenter import call_events, call_form, disclosure, nurse_calls, users
 from callcenter.errors import CallCenterError
 from callcenter.events import DOCTORS, SUPERVISORS, EventKind, agent_room, attempt_room, user_room
-from callcenter.models import Role
+from callcenter.models import CallAttempt, Role
 from callcenter.settings import Settings
-from web.services import db, state
+from web.services import db, local_today, state
 
 logger = logging.getLogger(__name__)
 
 EXTENSION_KEY = "socketio"
 DEFAULT_CHANNEL = "callcenter-socketio"
 AGENT_KEY = "agent_user_id"
+AGENT_CONNECTED_KEY = "agent_connected_at"  # ISO time (app clock) of this agent connection
 
 
 class SocketIONotifier:
@@ -107,6 +109,7 @@ def _register_handlers(socketio: SocketIO) -> None:
                 member = users.member_for_agent_token(db_session, token)
             if member is not None:
                 flask_session[AGENT_KEY] = member.id  # this Socket.IO session is that user's softphone agent
+                flask_session[AGENT_CONNECTED_KEY] = state().services.clock.now().isoformat()
                 join_room(agent_room(member.id))
                 logger.info("user=%s softphone agent connected", member.id)
                 return True
@@ -156,8 +159,40 @@ def _register_handlers(socketio: SocketIO) -> None:
                                                "state": forward.payload.get("state", "")}, to=SUPERVISORS)
         return {"ok": True}
 
+    def hello(data: Any) -> dict[str, Any]:
+        """A softphone agent (re)connected and says which call it has: it gets the grammar of the question now on
+        screen again (it may have missed it while offline); calls it lost by restarting are ended and their
+        screens told."""
+        agent_id = flask_session.get(AGENT_KEY)
+        if not isinstance(agent_id, int):
+            return {"ok": False, "error": "only a softphone agent says hello"}
+        current = state()
+        now = current.services.clock.now()
+        connected_at = datetime.fromisoformat(str(flask_session.get(AGENT_CONNECTED_KEY) or now.isoformat()))
+        grammar: dict[str, Any] | None = None
+        with db(immediate=True) as db_session:
+            agent = users.get_member(db_session, agent_id)
+            if agent is None or not agent.active:
+                return {"ok": False, "error": "agent user is deactivated"}
+            result = nurse_calls.agent_hello(db_session, agent, data.get("attempt_id") if isinstance(data, dict)
+                                             else None, connected_at=connected_at, now=now)
+            attempt = db_session.get(CallAttempt, result.resume_attempt_id) if result.resume_attempt_id else None
+            if attempt is not None and attempt.id is not None and attempt.task_id is not None:
+                form = call_form.open_form(db_session, attempt.task_id, agent, attempt_id=attempt.id,
+                                           hospital_name=current.settings.hospital_name, today=local_today(),
+                                           now=now)
+                grammar = form.grammar_command(attempt.id) if form is not None else None
+        for lost in result.lost_attempt_ids:
+            payload = {"attempt_id": lost, "state": "failed", "sip_status": 0,
+                       "reason": "软电话已重新启动，通话已中断 (the softphone restarted; the call was lost)"}
+            socketio.emit(EventKind.call_state.value, payload, to=attempt_room(lost))
+            socketio.emit(EventKind.call_state.value, {"attempt_id": lost, "state": "failed"}, to=SUPERVISORS)
+        if grammar is not None:
+            socketio.emit(EventKind.agent_command.value, grammar, to=agent_room(agent_id))
+        return {"ok": True, "resumed": result.resume_attempt_id, "lost": list(result.lost_attempt_ids)}
+
     for name, handler in (("connect", connect), ("follow_attempt", follow_attempt),
-                          ("unfollow_attempt", unfollow_attempt), ("agent_event", agent_event)):
+                          ("unfollow_attempt", unfollow_attempt), ("agent_event", agent_event), ("hello", hello)):
         socketio.on_event(name, handler)
 
 

@@ -176,3 +176,56 @@ def test_a_screen_joining_a_call_late_is_told_the_state_the_database_knows(sio_c
     with session_scope(sqlite_engine) as s:
         s.get(CallAttempt, call_data.attempt_id).ended_at = datetime(2026, 11, 25, 2, 5, tzinfo=UTC)
     assert follow()["state"] == "disconnected"
+
+
+def _open_attempt(sqlite_engine, queue_data, staff, started_at) -> int:
+    from callcenter.models import CallAttempt
+
+    with session_scope(sqlite_engine) as s:
+        attempt = CallAttempt(task_id=queue_data.due_task_id, patient_id=queue_data.patient_id,
+                              phone_id=queue_data.phone_id, number="13900139000", user_id=staff["nurse"].id,
+                              started_at=started_at)
+        s.add(attempt)
+        s.flush()
+        return attempt.id
+
+
+def test_an_agent_that_reconnects_with_its_call_gets_the_current_questions_grammar_again(
+        sio_client, sqlite_engine, queue_data, published_script, staff, clock):
+    from datetime import timedelta
+
+    attempt_id = _open_attempt(sqlite_engine, queue_data, staff, clock.now() - timedelta(minutes=2))
+    with session_scope(sqlite_engine) as s:
+        token = users.issue_agent_token(s, "nurse")
+    agent = sio_client(auth={"agent_token": token})
+    assert agent.emit("hello", {"attempt_id": attempt_id}, callback=True) == {"ok": True, "resumed": attempt_id,
+                                                                             "lost": []}
+    commands = _events(agent, "agent_command")
+    assert [(c["command"], c["attempt_id"], c["item_id"]) for c in commands] == [("grammar", attempt_id, "feeling")]
+    assert commands[0]["item"]["id"] == "feeling"
+
+
+def test_an_agent_that_restarted_mid_call_has_its_lost_call_ended_and_the_screen_told(
+        sio_client, sqlite_engine, queue_data, published_script, staff, clock):
+    from datetime import timedelta
+
+    from callcenter.models import CallAttempt
+
+    lost = _open_attempt(sqlite_engine, queue_data, staff, clock.now() - timedelta(minutes=2))
+    with session_scope(sqlite_engine) as s:
+        token = users.issue_agent_token(s, "nurse")
+    screen = sio_client("nurse")
+    assert screen.emit("follow_attempt", {"attempt_id": lost}, callback=True)["ok"] is True
+    agent = sio_client(auth={"agent_token": token})
+    # started as the agent connected: its dial command is still on its way to the agent, not lost
+    fresh = _open_attempt(sqlite_engine, queue_data, staff, clock.now())
+    assert agent.emit("hello", {"attempt_id": None}, callback=True) == {"ok": True, "resumed": None, "lost": [lost]}
+    states = _events(screen, "call_state")
+    assert [(e["attempt_id"], e["state"]) for e in states] == [(lost, "failed")]
+    assert "软电话已重新启动" in states[0]["reason"]
+    with session_scope(sqlite_engine) as s:
+        assert s.get(CallAttempt, lost).ended_at is not None
+        assert s.get(CallAttempt, fresh).ended_at is None
+    assert _events(agent, "agent_command") == []
+    browser = sio_client("nurse")
+    assert browser.emit("hello", {"attempt_id": lost}, callback=True)["ok"] is False  # only agents say hello

@@ -9,7 +9,7 @@
   var current = null; // the proposal on screen
   var latest = {}; // the last proposal per question, so one that arrives just before the form moves is kept
   var STATES = { calling: "呼叫中", early: "振铃", connecting: "接通中", confirmed: "通话中", held: "保持",
-                 disconnected: "已挂断" };
+                 disconnected: "已挂断", failed: "呼叫失败" };
 
   function $(id) { return document.getElementById(id); }
   function attemptId() { return column && column.dataset.attemptId; }
