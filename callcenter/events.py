@@ -22,6 +22,8 @@ class EventKind(enum.StrEnum):
     alert = "alert"  # {alert_id, patient_id, severity}
     queue_changed = "queue_changed"  # {task_id}
     notice = "notice"  # {text}: a message for the user
+    incoming_call = "incoming_call"  # {call_ref, attempt_id, patient_id, task_id, masked_number}: her phone rings
+    incoming_ended = "incoming_ended"  # {call_ref}: a ringing call was answered, declined or given up
     # server -> softphone agent
     agent_command = "agent_command"  # {command: dial|hangup|hold|resume|mute|dtmf|transfer, attempt_id, ...}
 

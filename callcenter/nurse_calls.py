@@ -151,5 +151,8 @@ def note_call_state(session: Session, attempt_id: int, state: str, *, now: datet
         attempt.answered_at = now
     elif state == "disconnected" and attempt.ended_at is None:
         attempt.ended_at = now
+        if attempt.direction == "inbound" and attempt.answered_at is None:
+            attempt.wrapped_up_at = now  # a missed incoming call: on the patient's timeline, no outcome to save
+            logger.info("attempt=%s: incoming call missed (the caller hung up before it was answered)", attempt_id)
     session.add(attempt)
     session.flush()

@@ -125,7 +125,8 @@ def phone_options(session: Session, patient_id: int) -> list[PhoneOption]:
 
 def recent_attempts(session: Session, patient_id: int, now: datetime) -> list[CallAttempt]:
     since = now - WINDOW_24H
-    query = select(CallAttempt).where(CallAttempt.patient_id == patient_id, col(CallAttempt.started_at) > since)
+    query = select(CallAttempt).where(CallAttempt.patient_id == patient_id, col(CallAttempt.started_at) > since,
+                                      CallAttempt.direction == "outbound")  # the patient calling us is no cap
     return list(session.exec(query.order_by(col(CallAttempt.started_at))).all())
 
 

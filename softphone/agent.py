@@ -28,6 +28,7 @@ from callcenter.ports import (
     CallFailed,
     CallState,
     CallStateChanged,
+    IncomingCall,
     MediaStarted,
     PartialText,
     Phone,
@@ -76,6 +77,7 @@ class SoftphoneAgent:
         self._calls: dict[int, str] = {}  # attempt id -> phone call id
         self._grammar: dict[int, dict[str, Any]] = {}  # attempt id -> the last grammar command
         self._listening: set[str] = set()  # calls with a recogniser stream
+        self._ringing: dict[str, str] = {}  # incoming calls not yet answered: phone call id -> caller URI
         phone.add_listener(self.on_call_event)
 
     # -- state ------------------------------------------------------------------------------------------------
@@ -95,6 +97,8 @@ class SoftphoneAgent:
         if not isinstance(data, dict):
             return {"ok": False, "error": "a command is an object"}
         command = str(data.get("command") or data.get("op") or "")
+        if data.get("attempt_id") is None and command in ("answer", "decline"):
+            return self._unfiled_call(command, str(data.get("call_ref") or ""))
         attempt_id = data.get("attempt_id")
         if not isinstance(attempt_id, int) or isinstance(attempt_id, bool):
             return {"ok": False, "error": "command without attempt_id"}
@@ -113,10 +117,19 @@ class SoftphoneAgent:
         if command == "grammar":
             self._set_grammar(attempt_id, dict(data))
             return
+        if command == "bind":
+            self._bind(attempt_id, str(data.get("call_ref") or ""), str(data.get("locale") or ""))
+            return
         call_id = self.call_of(attempt_id)
         if call_id is None:
             raise LookupError(f"attempt {attempt_id} has no call on this softphone (it has ended)")
-        if command == "hangup":
+        if command == "answer":
+            with self._lock:
+                self._ringing.pop(call_id, None)
+            self.phone.answer(call_id)
+        elif command in ("hangup", "decline"):
+            with self._lock:
+                self._ringing.pop(call_id, None)
             self.phone.hangup(call_id)
         elif command == "hold":
             self.phone.hold(call_id)
@@ -151,6 +164,37 @@ class SoftphoneAgent:
         if grammar is not None:
             self._apply_grammar(call_id, grammar)
 
+    def _bind(self, attempt_id: int, call_id: str, locale: str) -> None:
+        """The server filed a ringing incoming call as ``attempt_id``: its events are reported under it."""
+        with self._lock:
+            if call_id not in self._ringing:
+                raise LookupError(f"no incoming call {call_id!r} is ringing on this softphone")
+            self._attempts[call_id] = attempt_id
+            self._calls[attempt_id] = call_id
+            grammar = self._grammar.get(attempt_id)
+        if self.recognizer is not None and locale and self.recognizer.open_stream(call_id, locale):
+            with self._lock:
+                self._listening.add(call_id)
+        if grammar is not None:
+            self._apply_grammar(call_id, grammar)
+
+    def _unfiled_call(self, command: str, call_id: str) -> dict[str, Any]:
+        """Answer or decline a ringing call the server did not file (a number no patient has)."""
+        with self._lock:
+            ringing = call_id in self._ringing and call_id not in self._attempts
+            if ringing:
+                self._ringing.pop(call_id, None)
+        if not ringing:
+            return {"ok": False, "error": f"no unfiled incoming call {call_id!r} is ringing"}
+        try:
+            if command == "answer":
+                self.phone.answer(call_id)
+            else:
+                self.phone.hangup(call_id)
+        except Exception as exc:  # the caller hung up in between
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True}
+
     def _set_grammar(self, attempt_id: int, data: dict[str, Any]) -> None:
         with self._lock:
             self._grammar[attempt_id] = data
@@ -177,8 +221,19 @@ class SoftphoneAgent:
         with self._lock:
             call_id = event.call_id
             attempt_id = self._attempts.get(call_id) or self._ended.get(call_id)
+            if isinstance(event, IncomingCall) and attempt_id is None:
+                self._ringing[call_id] = event.remote_uri
+        if isinstance(event, IncomingCall) and attempt_id is None:
+            # the server files it (patient, task) and binds it to an attempt; the nurse answers from her screen
+            self.emit("incoming_call", {"call_ref": call_id, "remote_uri": event.remote_uri})
+            return
         if attempt_id is None:
-            return  # not a call of the dashboard's (e.g. an incoming call: not handled by the agent yet)
+            if isinstance(event, CallStateChanged) and event.state is CallState.disconnected:
+                with self._lock:
+                    was_ringing = self._ringing.pop(call_id, None) is not None
+                if was_ringing:  # an unfiled caller gave up (or was declined): the nurse's pages stop ringing
+                    self.emit("incoming_call_ended", {"call_ref": call_id})
+            return  # not a call of the dashboard's
         if isinstance(event, CallStateChanged):
             self._send("call_state", attempt_id, state=event.state.value, sip_status=event.sip_status,
                        reason=event.reason)
@@ -195,6 +250,7 @@ class SoftphoneAgent:
 
     def _ended_call(self, call_id: str, attempt_id: int) -> None:
         with self._lock:
+            self._ringing.pop(call_id, None)
             self._attempts.pop(call_id, None)
             self._calls.pop(attempt_id, None)
             self._grammar.pop(attempt_id, None)

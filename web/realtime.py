@@ -22,7 +22,7 @@ from flask import session as flask_session
 from flask_login import current_user
 from flask_socketio import SocketIO, join_room, leave_room
 
-from callcenter import call_events, call_form, disclosure, nurse_calls, users
+from callcenter import call_events, call_form, disclosure, inbound, nurse_calls, users
 from callcenter.errors import CallCenterError
 from callcenter.events import DOCTORS, SUPERVISORS, EventKind, agent_room, attempt_room, user_room
 from callcenter.models import CallAttempt, Role
@@ -191,8 +191,41 @@ def _register_handlers(socketio: SocketIO) -> None:
             socketio.emit(EventKind.agent_command.value, grammar, to=agent_room(agent_id))
         return {"ok": True, "resumed": result.resume_attempt_id, "lost": list(result.lost_attempt_ids)}
 
+    def incoming_call(data: Any) -> dict[str, Any]:
+        """The agent's phone rings: file the call (patient, task), bind it, ring the nurse's pages."""
+        agent_id = flask_session.get(AGENT_KEY)
+        if not isinstance(agent_id, int) or not isinstance(data, dict):
+            return {"ok": False, "error": "only a softphone agent reports incoming calls"}
+        call_ref = str(data.get("call_ref") or "")[:64]
+        if not call_ref:
+            return {"ok": False, "error": "call_ref is missing"}
+        with db(immediate=True) as db_session:
+            agent = users.get_member(db_session, agent_id)
+            if agent is None or not agent.active:
+                return {"ok": False, "error": "agent user is deactivated"}
+            ringing = inbound.register_incoming(db_session, agent, call_ref=call_ref,
+                                                remote_uri=str(data.get("remote_uri") or ""),
+                                                now=state().services.clock.now())
+            locale = inbound.patient_language(db_session, ringing.patient_id)
+        if ringing.attempt_id is not None:
+            bind = inbound.bind_command(agent, ringing, locale=locale)
+            socketio.emit(EventKind.agent_command.value, bind.payload, to=bind.room)
+        socketio.emit(EventKind.incoming_call.value, {
+            "call_ref": call_ref, "attempt_id": ringing.attempt_id, "patient_id": ringing.patient_id,
+            "task_id": ringing.task_id, "masked_number": ringing.masked_number}, to=user_room(agent_id))
+        return {"ok": True, "attempt_id": ringing.attempt_id}
+
+    def incoming_call_ended(data: Any) -> dict[str, Any]:
+        agent_id = flask_session.get(AGENT_KEY)
+        if not isinstance(agent_id, int) or not isinstance(data, dict):
+            return {"ok": False, "error": "only a softphone agent reports incoming calls"}
+        socketio.emit(EventKind.incoming_ended.value, {"call_ref": str(data.get("call_ref") or "")[:64]},
+                      to=user_room(agent_id))
+        return {"ok": True}
+
     for name, handler in (("connect", connect), ("follow_attempt", follow_attempt),
-                          ("unfollow_attempt", unfollow_attempt), ("agent_event", agent_event), ("hello", hello)):
+                          ("unfollow_attempt", unfollow_attempt), ("agent_event", agent_event), ("hello", hello),
+                          ("incoming_call", incoming_call), ("incoming_call_ended", incoming_call_ended)):
         socketio.on_event(name, handler)
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from callcenter import call_form, disclosure, nurse_calls, queue, worklist
+from callcenter import call_form, disclosure, inbound, nurse_calls, queue, worklist
 from callcenter import patient_panel as panels
 from callcenter.errors import Conflict, InvalidInput
 from callcenter.events import DOCTORS, SUPERVISORS, EventKind, agent_room, attempt_room
-from callcenter.models import AnswerSource, Role
+from callcenter.models import AnswerSource, CallAttempt, FollowUpPlan, Patient, Role, Task
 from callcenter.privacy import PATIENT_DATA_ROLES
 from web.auth import ALL_ROLES, home_for, public, remote_addr, role_required
 from web.realtime import agent_online, notifier_for
@@ -199,6 +200,75 @@ def release(task_id: int) -> Any:
                             now=current.services.clock.now(), reason="skipped by the nurse")
     flash(f"随访任务 #{task_id} 已放回队列。", "info")
     return redirect(url_for("workspace.queue"))
+
+
+# -- patients calling in -----------------------------------------------------------------------------------------
+@bp.get("/workspace/incoming")
+@role_required(*CALL_ROLES)
+def incoming_banner() -> Any:
+    """The ringing banner (fetched by live.js when her phone rings: names never travel over Socket.IO)."""
+    attempt_id = request.args.get("attempt_id", "")
+    call_ref = request.args.get("call_ref", "")[:64]
+    patient_name, plan = "", ""
+    if attempt_id.isdigit():
+        with db() as session:
+            attempt = inbound.ringing_attempt(session, int(attempt_id), current_user.member)
+            patient = session.get(Patient, attempt.patient_id)
+            patient_name = patient.name if patient is not None else ""
+            task = session.get(Task, attempt.task_id) if attempt.task_id else None
+            plan_row = session.get(FollowUpPlan, task.plan_id) if task is not None and task.plan_id else None
+            if task is not None:
+                plan = f"{plan_row.name if plan_row else task.questionnaire_key} · {task.reason}"
+    return render_template("workspace/_incoming.html", attempt_id=int(attempt_id) if attempt_id.isdigit() else None,
+                           call_ref=call_ref, patient_name=patient_name, plan=plan,
+                           masked_number=request.args.get("masked", "")[:32], back=urlparse(request.referrer or "").path)
+
+
+@bp.post("/workspace/incoming/<int:attempt_id>/answer")
+@role_required(*CALL_ROLES)
+def answer_incoming(attempt_id: int) -> Any:
+    current = state()
+    now = current.services.clock.now()
+    nurse = current_user.member
+    with db(immediate=True) as session:
+        task_id, command = inbound.answer_incoming(session, attempt_id, nurse, now=now, rules=current.rules)
+        form = call_form.open_form(session, task_id, nurse, attempt_id=attempt_id,
+                                   hospital_name=current.settings.hospital_name, today=local_today(),
+                                   now=now) if task_id is not None else None
+        attempt = session.get(CallAttempt, attempt_id)
+        patient_id = attempt.patient_id if attempt is not None else 0
+    _send(command)
+    if form is not None:  # the question on screen when the patient starts talking
+        _send(nurse_calls.AgentCommand(command.room, form.grammar_command(attempt_id)))
+    if task_id is None:
+        flash("来电已接听：该患者当前没有可由您处理的随访任务。", "info")
+        return redirect(url_for("workspace.patient", patient_id=patient_id))
+    return redirect(url_for("workspace.call", task_id=task_id))
+
+
+@bp.post("/workspace/incoming/<int:attempt_id>/decline")
+@role_required(*CALL_ROLES)
+def decline_incoming(attempt_id: int) -> Any:
+    with db(immediate=True) as session:
+        command = inbound.decline_incoming(session, attempt_id, current_user.member,
+                                           now=state().services.clock.now())
+    _send(command)
+    return redirect(_back_or_queue())
+
+
+@bp.post("/workspace/incoming/unfiled/<call_ref>/<command>")
+@role_required(*CALL_ROLES)
+def unfiled_incoming(call_ref: str, command: str) -> Any:
+    """A number no patient has: answer or decline it (not filed under a patient)."""
+    _send(inbound.unknown_caller_command(current_user.member, call_ref, command))
+    if command == "answer":
+        flash("来电已接听（未登记号码）：通话录音保存在坐席，不归入任何患者。", "info")
+    return redirect(_back_or_queue())
+
+
+def _back_or_queue() -> str:
+    back = request.form.get("back", "")
+    return back if back.startswith("/") and not back.startswith("//") else url_for("workspace.queue")
 
 
 def _send(command: nurse_calls.AgentCommand) -> None:

@@ -9,6 +9,8 @@ from tests.web.conftest import (  # noqa: F401 - fixtures, registered by being i
     live_app,
     live_server,
     new_page,
+    published_script,
+    queue_data,
     sqlite_engine,
     staff,
     ui,

@@ -8,6 +8,7 @@ from callcenter.ports import (
     CallFailed,
     CallState,
     CallStateChanged,
+    IncomingCall,
     PartialText,
     Proposal,
     RecordingReady,
@@ -127,3 +128,29 @@ def test_the_end_of_a_call_closes_its_stream_and_the_late_recording_is_still_rep
     assert [e["state"] for e in sent if e["kind"] == "call_state"] == ["calling", "failed", "disconnected"]
     agent.on_recognizer_event(Utterance("c1", "네", 9.0, 9.4, 0.8, item_id="pain"))  # flushed after the hang-up
     assert sent[-1]["kind"] == "transcript" and sent[-1]["attempt_id"] == 7
+
+
+def test_an_incoming_call_rings_is_bound_to_the_attempt_the_server_filed_and_answered_on_command(tmp_path):
+    agent, phone, recognizer, sent, _ = make(tmp_path)
+    phone.fire(IncomingCall("in1", "<sip:13700137000@pbx>"))
+    assert sent == [{"event": "incoming_call", "call_ref": "in1", "remote_uri": "<sip:13700137000@pbx>"}]
+    assert agent.handle_command({"command": "answer", "attempt_id": 9})["ok"] is False  # not bound yet
+    assert agent.handle_command({"command": "bind", "attempt_id": 9, "call_ref": "in1", "locale": "ko-KR"}) == {
+        "ok": True}
+    assert recognizer.actions == [("open", "in1", "ko-KR")]  # listened to like a call she dialled
+    assert agent.handle_command({"command": "answer", "attempt_id": 9}) == {"ok": True}
+    assert phone.actions == [("answer", "in1")]
+    phone.fire(CallStateChanged("in1", CallState.confirmed, 200, "OK"))
+    assert sent[-1]["kind"] == "call_state" and sent[-1]["attempt_id"] == 9 and agent.active_attempt == 9
+
+
+def test_an_unfiled_caller_is_answered_or_declined_by_call_ref_and_giving_up_stops_the_ringing(tmp_path):
+    agent, phone, _, sent, _ = make(tmp_path)
+    phone.fire(IncomingCall("in1", "sip:13900000000@pbx"))
+    phone.fire(IncomingCall("in2", "sip:13900000001@pbx"))
+    assert agent.handle_command({"command": "answer", "call_ref": "in1"}) == {"ok": True}
+    assert agent.handle_command({"command": "answer", "call_ref": "in1"})["ok"] is False  # rings no more
+    assert agent.handle_command({"command": "decline", "call_ref": "nope"})["ok"] is False
+    phone.fire(CallStateChanged("in2", CallState.disconnected, 487, "Request Terminated"))  # the caller gave up
+    assert phone.actions == [("answer", "in1")]
+    assert sent[-1] == {"event": "incoming_call_ended", "call_ref": "in2"}

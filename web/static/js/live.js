@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var KINDS = ["call_state", "transcript", "partial", "proposal", "recording", "question", "alert", "queue_changed",
-               "notice"];
+               "notice", "incoming_call", "incoming_ended"];
   var handlers = {};
   var conn = document.getElementById("conn");
   var socket = io({ transports: ["websocket", "polling"] });
@@ -37,6 +37,41 @@
       list.forEach(function (fn) { fn(data || {}); });
       if (kind === "notice" && data && data.text) toast(data.text);
       if (kind === "alert") toast("新预警：" + (data && data.severity ? data.severity : ""));
+    });
+  });
+
+  // A patient calling in: the banner (with the caller's name) comes from the server over HTTP; the event has ids.
+  var ringing = {}; // call_ref -> banner element
+  function ring(d) {
+    if (!d.call_ref || ringing[d.call_ref]) return;
+    var holder = document.createElement("div");
+    holder.className = "incoming-holder";
+    ringing[d.call_ref] = holder;
+    document.body.appendChild(holder);
+    var query = "call_ref=" + encodeURIComponent(d.call_ref) + "&masked=" + encodeURIComponent(d.masked_number || "") +
+      (d.attempt_id ? "&attempt_id=" + d.attempt_id : "");
+    fetch("/workspace/incoming?" + query, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (html) {
+        if (!ringing[d.call_ref]) return; // stopped ringing meanwhile
+        holder.innerHTML = html;
+        var answer = document.getElementById("incoming-answer");
+        if (answer) answer.focus();
+      });
+    if (d.attempt_id) socket.emit("follow_attempt", { attempt_id: d.attempt_id }); // to see it stop ringing
+  }
+  function stopRinging(callRef) {
+    var holder = ringing[callRef];
+    if (holder) holder.remove();
+    delete ringing[callRef];
+  }
+  socket.on("incoming_call", ring);
+  socket.on("incoming_ended", function (d) { stopRinging(d.call_ref); });
+  socket.on("call_state", function (d) {
+    if (d.state !== "disconnected" && d.state !== "confirmed" && d.state !== "failed") return;
+    Object.keys(ringing).forEach(function (ref) {
+      var banner = ringing[ref].querySelector(".incoming-call");
+      if (banner && banner.dataset.attemptId === String(d.attempt_id)) stopRinging(ref);
     });
   });
 

@@ -1,0 +1,79 @@
+"""A patient calling back over SIP, end to end: baresip (the patient's phone, From: her number) calls the nurse's
+real softphone agent (`callcenter softphone`, pjsua2); her queue page in Chromium rings with the patient's name,
+she answers, lands on the call screen of the callback task, the call is up, and she hangs up from the screen."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from sqlmodel import select
+
+from callcenter import users
+from callcenter.db import session_scope
+from callcenter.events import agent_room
+from callcenter.models import CallAttempt
+from tests.softphone.peers import Baresip, free_port
+from web.realtime import socketio_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.sip, pytest.mark.slow]
+
+
+def _wait(condition: Any, timeout_s: float = 30.0) -> bool:
+    tick = threading.Event()
+    for _ in range(int(timeout_s / 0.1)):
+        if condition():
+            return True
+        tick.wait(0.1)  # sleep-ok: bounded poll of the room table / database, which have no notification hook
+    return bool(condition())
+
+
+@pytest.fixture
+def agent_port(live_server: Any, live_app: Any, settings: Any, sqlite_engine: Any, staff: Any) -> Iterator[int]:
+    with session_scope(sqlite_engine) as s:
+        token = users.issue_agent_token(s, "nurse")
+    port = free_port()
+    env = {**os.environ, "CALLCENTER_DATA_DIR": settings.data_dir, "CALLCENTER_RECORDINGS_DIR": settings.recordings_dir,
+           "CALLCENTER_SIP_BIND": f"127.0.0.1:{port}", "CALLCENTER_AGENT_TOKEN": token, "CALLCENTER_HEADSET": "none"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "callcenter"), "softphone", "--server",
+                             live_server.url, "--no-speech"], env=env)
+    manager = socketio_for(live_app).server.manager
+    assert _wait(lambda: any(True for _ in manager.get_participants("/", agent_room(staff["nurse"].id)))), \
+        "the softphone agent did not connect"
+    yield port
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0, "the softphone agent did not exit cleanly"
+
+
+def test_a_patient_calling_back_rings_the_nurse_who_answers_into_the_call_screen_of_her_callback(
+        new_page, ui, agent_port, queue_data, published_script, sqlite_engine, tmp_path):
+    wav = tmp_path / "voice.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(wav), "synth", "3", "sine", "440",
+                    "vol", "0.3"], check=True)
+    page = new_page()
+    ui.login(page, "nurse")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
+    with Baresip(tmp_path, wav, user="13700137000") as patient:  # 王五, whose callback waits in the queue
+        patient.command("dial", f"sip:nurse@127.0.0.1:{agent_port}")
+        banner = page.locator(".incoming-call")
+        expect(banner).to_contain_text("王五", timeout=20_000)
+        page.click("#incoming-answer")
+        expect(page).to_have_url(f"{ui.base_url}/workspace/tasks/{queue_data.callback_task_id}")
+        expect(page.locator("#call-state")).to_have_attribute("data-state", "confirmed", timeout=20_000)
+        expect(page.locator("#question")).to_have_attribute("data-item-id", "feeling")
+        page.click('.call-control[data-command="hangup"]')
+        expect(page.locator("#call-state")).to_have_attribute("data-state", "disconnected", timeout=20_000)
+    with session_scope(sqlite_engine) as s:
+        attempt = s.exec(select(CallAttempt)).one()
+    assert (attempt.direction, attempt.task_id, attempt.number) == ("inbound", queue_data.callback_task_id,
+                                                                    "13700137000")
+    assert attempt.answered_at is not None and attempt.ended_at is not None
+    assert attempt.wrapped_up_at is None  # she saves an outcome, as for a call she dialled
