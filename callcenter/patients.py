@@ -25,6 +25,7 @@ from callcenter.models import (
     CallAttempt,
     Encounter,
     Patient,
+    PatientIdentifier,
     Response,
     Task,
     utc_now,
@@ -59,6 +60,11 @@ def find_patient(session: Session, *, national_id: str | None = None, source_sys
         found = session.execute(
             select(Patient).where(col(Patient.source_system) == source_system, col(Patient.mrn) == mrn)
         ).scalar_one_or_none()
+        if found is None:  # another system's number for a patient first known elsewhere
+            found = session.execute(
+                select(Patient).join(PatientIdentifier, col(PatientIdentifier.patient_id) == col(Patient.id))
+                .where(col(PatientIdentifier.source_system) == source_system, col(PatientIdentifier.mrn) == mrn)
+            ).scalar_one_or_none()
         if found is not None:
             return _follow_merges(session, found)
     return None

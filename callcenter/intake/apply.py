@@ -7,7 +7,8 @@ UPDATEs. Re-applying the same records changes nothing and reports every row unch
 Identity: a record's national ID wins; without one the patient is keyed by (source system, MRN). A record
 whose national ID belongs to patient A and whose MRN belongs to patient B (known only by MRN) merges B into A
 (``patients.merge_patients``). An MRN that belongs to a patient with a *different* national ID is a conflict:
-the row is rejected.
+the row is rejected. A record from a second system whose national ID is known under the first system's MRN keeps
+its own MRN as a ``PatientIdentifier``: that system's later messages without a national ID find the patient.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.intake.bulk import insert_returning_ids, insert_rows
 from callcenter.intake.records import EncounterAction, EncounterRecord, IntakeRecord, PatientRecord, RowError
-from callcenter.models import Encounter, EncounterKind, Patient, PatientPhone, Sex, utc_now
+from callcenter.models import Encounter, EncounterKind, Patient, PatientIdentifier, PatientPhone, Sex, utc_now
 from callcenter.patients import merge_patients
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class ApplyResult:
     encounters_updated: int = 0
     phones_added: int = 0
     merged: int = 0
+    identifiers_added: int = 0  # other systems' MRNs filed for patients known by national ID
     # patients with an encounter created or changed in this batch: the ones follow-up plans must look at now
     planning_patient_ids: list[int] = field(default_factory=list)
 
@@ -85,6 +87,7 @@ def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
 PATIENT = Patient.__table__  # type: ignore[attr-defined]
 PHONE = PatientPhone.__table__  # type: ignore[attr-defined]
 ENCOUNTER = Encounter.__table__  # type: ignore[attr-defined]
+IDENTIFIER = PatientIdentifier.__table__  # type: ignore[attr-defined]
 # Columns the batch reads and may change (Core rows, not ORM objects: loading 100 000 ORM objects costs seconds)
 _PATIENT_COLS = [PATIENT.c[n] for n in ("id", "source_system", "mrn", "merged_into_id", *_PATIENT_FIELDS)]
 _PHONE_COLS = [PHONE.c[n] for n in ("id", "patient_id", "number", "kind", "owner", "rank", "invalid")]
@@ -102,6 +105,8 @@ class _Batch:
         self.encounters: dict[tuple[str, str], _State] = {}
         self.enc_patient: dict[int, _State] = {}  # id(encounter state) -> patient state
         self.merges: list[tuple[_State, _State]] = []
+        self.aliases: dict[tuple[str, str], _State] = {}  # (system, MRN) to file as another system's number
+        self.known_aliases: set[tuple[str, str]] = set()
         self._load(records)
 
     # --- loading ----------------------------------------------------------------------------------------------
@@ -122,6 +127,7 @@ class _Batch:
     def _load(self, records: Sequence[IntakeRecord]) -> None:
         nids = {r.patient.national_id for r in records if r.patient.national_id}
         keys: dict[str, set[str]] = {}
+        alias_of: dict[int, list[tuple[str, str]]] = {}  # patient id -> other systems' numbers
         for r in records:
             if r.patient.mrn:
                 keys.setdefault(r.patient.source_system, set()).add(r.patient.mrn)
@@ -133,6 +139,17 @@ class _Batch:
                 query = select(*_PATIENT_COLS).where(PATIENT.c.source_system == system, PATIENT.c.mrn.in_(chunk))
                 for row in self._rows(query):
                     self._add_patient(row)
+                aliases = select(IDENTIFIER.c.patient_id, IDENTIFIER.c.mrn).where(
+                    IDENTIFIER.c.source_system == system, IDENTIFIER.c.mrn.in_(chunk))
+                for alias in self._rows(aliases):
+                    self.known_aliases.add((system, alias["mrn"]))
+                    alias_of.setdefault(alias["patient_id"], []).append((system, alias["mrn"]))
+        for chunk in _chunks(set(alias_of) - set(self.by_id)):
+            for row in self._rows(select(*_PATIENT_COLS).where(PATIENT.c.id.in_(chunk))):
+                self._add_patient(row)
+        for patient_id, keys_of_patient in alias_of.items():
+            for key in keys_of_patient:
+                self.by_key.setdefault(key, self.by_id[patient_id])
         pending = {st.values["merged_into_id"] for st in self.by_id.values() if st.values["merged_into_id"]}
         while pending - set(self.by_id):
             for chunk in _chunks(pending - set(self.by_id)):
@@ -183,6 +200,9 @@ class _Batch:
             target.values["source_system"], target.values["mrn"] = rec.source_system, rec.mrn
         if rec.mrn:
             self.by_key.setdefault(key, target)
+            own = (target.values.get("source_system") or "", target.values.get("mrn") or "")
+            if own != key and key not in self.known_aliases and self._live(self.by_key[key]) is target:
+                self.aliases[key] = target  # a second system's number for this patient: kept for its next message
         values = target.values
         for name in _PATIENT_FIELDS:
             value = getattr(rec, name)
@@ -264,6 +284,10 @@ class _Batch:
             result.merged += 1
         if self.merges:
             s.expunge_all()  # merge_patients worked on ORM objects; the rest of the batch is Core
+        if self.aliases:
+            insert_rows(s, IDENTIFIER, [{"patient_id": st.id, "source_system": system, "mrn": mrn, "created_at": now}
+                                        for (system, mrn), st in self.aliases.items()])
+            result.identifiers_added = len(self.aliases)
         phone_rows = []
         for st in patients.values():
             for phone in self.phones.get(id(st), {}).values():

@@ -8,6 +8,7 @@ from callcenter.models.patients import (
     GroupMembership,
     Patient,
     PatientGroup,
+    PatientIdentifier,
     PatientPhone,
     PhoneOwner,
     Sex,
@@ -22,7 +23,7 @@ from callcenter.models.users import AuditEvent, Role, Team, User
 __all__ = [
     "AdherenceCheck", "QaReview",
     "Alert", "Answer", "AnswerSource", "Appointment", "AuditEvent", "CallAttempt", "Channel", "Encounter",
-    "EncounterKind", "FollowUpPlan", "GroupMembership", "Outcome", "Patient", "PatientGroup", "PatientPhone",
+    "EncounterKind", "FollowUpPlan", "GroupMembership", "Outcome", "Patient", "PatientGroup", "PatientIdentifier", "PatientPhone",
     "PhoneOwner", "Questionnaire", "QuestionnaireStatus", "Recording", "Response", "Role", "Sex", "SmsMessage",
     "SmsReply", "SmsStatus", "Task", "TaskEvent", "TaskStatus", "Team", "TranscriptSegment", "UTCDateTime", "User", "utc_now",
 ]

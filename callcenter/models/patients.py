@@ -56,6 +56,19 @@ class Patient(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 
+class PatientIdentifier(SQLModel, table=True):
+    """Another system's record number for a patient (the patient's own is ``Patient.source_system``/``mrn``):
+    a second HIS (outpatient, health checks) that knows the same person by national ID under its own MRN. Later
+    messages from that system that carry only the MRN find the patient through it."""
+
+    __table_args__ = (UniqueConstraint("source_system", "mrn", name="uq_identifier_source_mrn"),)
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    source_system: str = Field(max_length=64)
+    mrn: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
 class PatientPhone(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("patient_id", "number", name="uq_phone_patient_number"),)
     id: int | None = Field(default=None, primary_key=True)

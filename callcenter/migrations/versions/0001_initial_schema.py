@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 00:36:58.578695
+Create Date: 2026-11-26 01:38:57.877360
 
 """
 
@@ -197,6 +197,23 @@ def upgrade() -> None:
     with op.batch_alter_table("groupmembership", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_groupmembership_group_id"), ["group_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_groupmembership_patient_id"), ["patient_id"], unique=False)
+
+    op.create_table(
+        "patientidentifier",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("patient_id", sa.Integer(), nullable=False),
+        sa.Column("source_system", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("mrn", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("created_at", callcenter.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["patient_id"],
+            ["patient.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("source_system", "mrn", name="uq_identifier_source_mrn"),
+    )
+    with op.batch_alter_table("patientidentifier", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_patientidentifier_patient_id"), ["patient_id"], unique=False)
 
     op.create_table(
         "patientphone",
@@ -777,6 +794,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_patientphone_number"))
 
     op.drop_table("patientphone")
+    with op.batch_alter_table("patientidentifier", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_patientidentifier_patient_id"))
+
+    op.drop_table("patientidentifier")
     with op.batch_alter_table("groupmembership", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_groupmembership_patient_id"))
         batch_op.drop_index(batch_op.f("ix_groupmembership_group_id"))

@@ -33,7 +33,8 @@ def _write(path, rows, header=HEADER, encoding="utf-8-sig"):
 
 def _import(engine, path, **kw):
     total, rows = read_csv(path)
-    return import_rows(engine, rows, source=str(path), source_system="his", total=total, now=NOW, **kw)
+    kw.setdefault("source_system", "his")
+    return import_rows(engine, rows, source=str(path), total=total, now=NOW, **kw)
 
 
 def test_csv_rows_become_patients_encounters_and_phones(engine, tmp_path):
@@ -204,3 +205,30 @@ def test_arriving_discharges_get_their_follow_up_tasks_in_the_same_import(engine
         assert len(s.exec(select(Task)).all()) == summary.planned_tasks
     again = _import(engine, _write(tmp_path / "a.csv", ROWS), planner=planner)
     assert (again.created, again.planned_tasks) == (0, 0)  # re-import: nothing new, no new tasks
+
+
+def test_a_second_systems_mrn_is_kept_so_its_later_messages_without_national_id_find_the_patient(engine, tmp_path):
+    from callcenter.models import PatientIdentifier
+    from callcenter.patients import find_patient
+
+    nid = "11010519491231002X"
+    his = _import(engine, _write(tmp_path / "his.csv", [
+        ["M010", nid, "王芳", "女", "13800138000", "", "", "V010", "住院", "心内科", "2026-05-01", "2026-05-02",
+         "I10", "高血压"]]))
+    checkup = [["T55", nid, "王芳", "女", "", "", "", "TJ-1", "体检", "体检中心", "2026-05-20", "", "", ""]]
+    first = _import(engine, _write(tmp_path / "tj1.csv", checkup), source_system="tj")  # health checks: own MRN
+    # later, the health-check system sends a message with its MRN only
+    later = _import(engine, _write(tmp_path / "tj2.csv", [
+        ["T55", "", "王芳", "女", "", "", "", "TJ-2", "体检", "体检中心", "2026-05-28", "", "", ""]]), source_system="tj")
+    again = _import(engine, tmp_path / "tj1.csv", source_system="tj")  # re-import: the number is not filed twice
+    assert his.created == 1 and first.rejected == later.rejected == again.rejected == 0
+    with Session(engine) as s:
+        patients = s.exec(select(Patient)).all()
+        assert len(patients) == 1, "the second system's MRN must not create a second patient"
+        wang = patients[0]
+        assert (wang.source_system, wang.mrn) == ("his", "M010")  # her first number stays hers
+        assert [(i.patient_id, i.source_system, i.mrn) for i in s.exec(select(PatientIdentifier)).all()] == [
+            (wang.id, "tj", "T55")]
+        visits = s.exec(select(Encounter.source_id).where(Encounter.patient_id == wang.id)).all()
+        assert sorted(visits) == ["TJ-1", "TJ-2", "V010"]
+        assert find_patient(s, source_system="tj", mrn="T55").id == wang.id
