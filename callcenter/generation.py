@@ -6,33 +6,64 @@ materialises only the time points due within ``CallRules.horizon_days``; the uni
 matching discharge is the anchor: a readmission cancels the open tasks of the earlier stay and restarts the
 plan from the new discharge (stop rule ``readmitted: restart``). Patients who refused a plan, do-not-call
 patients and deceased patients get no new tasks.
+
+Set-based, on both backends: Python expands the plan's schedule once per possible anchor day (a few hundred
+days; the working calendar and call windows live in Python) into a small temporary table, ``_plan_point``.
+One ``INSERT … SELECT … ON CONFLICT DO NOTHING`` then joins the matching encounters to it on the anchor's local
+day, so the 10^6 encounters of a nightly run never leave the database. Every created task gets its creation
+event (``'' -> planned`` by ``planner``): on PostgreSQL in the same statement (``RETURNING`` into a CTE), on
+SQLite (no DML in a CTE) by one statement right after it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, func, text, type_coerce
+from sqlalchemy import (
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    cast,
+    distinct,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    text,
+    type_coerce,
+)
+from sqlalchemy import select as core_select  # untyped rows: sqlmodel's select types at most four columns
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session, col, select
 
 from callcenter.calendar import CallPolicy
 from callcenter.call_rules import CallRules
 from callcenter.clock import Clock
 from callcenter.cohorts import encounter_conditions
-from callcenter.models import Encounter, FollowUpPlan, Patient, Task, TaskStatus
+from callcenter.models import Encounter, FollowUpPlan, Patient, Task, TaskEvent, TaskStatus, UTCDateTime
 from callcenter.planning import DuePoint, Schedule, points_to_generate
 from callcenter.plans_repo import PlanDefinition, definition_from_row
 from callcenter.tasks import OPEN, RANK_DUE, cancel_open
 
 logger = logging.getLogger(__name__)
 
-INSERT_BATCH = 20000
 ACTOR = "planner"
+_TASK = Task.__table__  # type: ignore[attr-defined]
+_UNIQUE_POINT = ["plan_id", "patient_id", "anchor_encounter_id", "point"]  # uq_task_point, the idempotence key
 
 
 @dataclass
@@ -52,127 +83,147 @@ def schedule_span_days(schedule: Schedule) -> int:
     return (last - ref).days + schedule.window_days
 
 
-class _DueTimes:
-    """Due moment and window end per local due date (memoised: few distinct dates, many tasks)."""
+# The plan's time points per anchor day, as the planner's SQL joins them (one temporary table per connection).
+_POINTS = Table(
+    "_plan_point", MetaData(),
+    Column("day", Date, nullable=False),  # the anchor's local date
+    Column("point", String(32), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("window_end_at", UTCDateTime, nullable=False),
+    prefixes=["TEMPORARY"],
+)
 
-    def __init__(self, policy: CallPolicy, db_time: _DbTime) -> None:
-        self.policy, self.db_time = policy, db_time
-        self._cache: dict[tuple[date, date], tuple[Any, Any]] = {}
 
-    def __call__(self, p: DuePoint) -> tuple[Any, Any]:
+def _fill_points(conn: Connection, schedule: Schedule, policy: CallPolicy, *, first_day: date, last_day: date,
+                 today: date, horizon_days: int) -> int:
+    """Expand the schedule for every anchor day in [first_day, last_day] into ``_plan_point``; returns the rows."""
+    moments: dict[tuple[date, date], tuple[datetime, datetime]] = {}  # few distinct due days, many anchor days
+
+    def due_times(p: DuePoint) -> tuple[datetime, datetime]:
         key = (p.due_on, p.last_day)
-        if key not in self._cache:
-            due_at = self.policy.next_allowed(self.policy.local_day_start(p.due_on))
-            end = self.policy.local_day_start(p.last_day + timedelta(days=1))
-            self._cache[key] = (self.db_time(due_at), self.db_time(end))
-        return self._cache[key]
+        if key not in moments:
+            moments[key] = (policy.next_allowed(policy.local_day_start(p.due_on)),
+                            policy.local_day_start(p.last_day + timedelta(days=1)))
+        return moments[key]
+
+    rows = []
+    day = first_day
+    while day <= last_day:
+        for p in points_to_generate(schedule, day, today=today, horizon_days=horizon_days):
+            due_at, window_end_at = due_times(p)
+            rows.append({"day": day, "point": p.point, "due_at": due_at, "window_end_at": window_end_at})
+        day += timedelta(days=1)
+    _POINTS.create(conn, checkfirst=True)
+    conn.execute(_POINTS.delete())
+    if rows:
+        conn.execute(_POINTS.insert(), rows)
+    return len(rows)
 
 
-def _matching(session: Session, defn: PlanDefinition, *, today: date, tz: ZoneInfo, since: datetime,
-              patient_ids: Sequence[int] | None) -> Iterator[tuple[int, int, datetime]]:
-    anchor = func.coalesce(Encounter.discharged_at, Encounter.admitted_at)
-    conds = encounter_conditions(defn.cohort, today=today, tz=tz)
-    conds += [anchor >= since, col(Patient.do_not_call).is_(False)]
-    if patient_ids is not None:
-        conds.append(col(Encounter.patient_id).in_(patient_ids))
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    # SQLite stores UTC text; parsing it with fromisoformat is ~5x cheaper than the generic type processing
-    column: Any = type_coerce(anchor, String) if sqlite else anchor
-    query = (select(Encounter.id, Encounter.patient_id, column)
-             .join(Patient, col(Patient.id) == Encounter.patient_id).where(and_(*conds)))
-    for eid, pid, at in session.exec(query.execution_options(yield_per=20000)):
-        if at is not None:
-            yield int(eid or 0), int(pid), datetime.fromisoformat(at).replace(tzinfo=UTC) if sqlite else at
+def _offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime | None, int]]:
+    """The zone's UTC offset in seconds between start and end: [(until, seconds), …, (None, seconds)]."""
 
+    def offset(at: datetime) -> int:
+        delta = at.astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
 
-def _stopped_patients(session: Session, plan: FollowUpPlan, scopes: dict[str, str]) -> set[int]:
-    codes_plan = [code for code, scope in scopes.items() if scope == "plan"]
-    codes_patient = [code for code, scope in scopes.items() if scope == "patient"]
-    out: set[int] = set()
-    if codes_plan:
-        out |= set(session.exec(select(Task.patient_id).where(Task.plan_id == plan.id,
-                                                              col(Task.final_outcome).in_(codes_plan))).all())
-    if codes_patient:
-        out |= set(session.exec(select(Task.patient_id).where(col(Task.final_outcome).in_(codes_patient))).all())
+    out: list[tuple[datetime | None, int]] = []
+    at, current = start.replace(microsecond=0), offset(start)
+    while at < end:
+        step = at + timedelta(hours=1)
+        if offset(step) != current:  # a transition in (at, step]: find its second
+            lo, hi = at, step
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) // 2
+                lo, hi = (mid, hi) if offset(mid) == current else (lo, mid)
+            out.append((hi, current))
+            current = offset(hi)
+        at = step
+    out.append((None, current))
     return out
 
 
-_TASK_COLUMNS = ("patient_id", "plan_id", "anchor_encounter_id", "point", "questionnaire_key", "channel", "status",
-                 "due_at", "window_end_at", "team_id", "assignee_id", "priority", "queue_rank", "attempts",
-                 "max_attempts", "next_attempt_at", "callback_at", "lease_owner", "lease_expires_at", "final_outcome",
-                 "reason", "created_at", "closed_at")
-# Plain DB-API executemany on purpose: the generated rows are tuples of database-ready values (datetimes
-# converted once per distinct date), ~3x faster than SQLAlchemy's per-row parameter processing at 10^6 rows.
-_INSERT_TASKS = ("INSERT INTO task ({cols}) VALUES ({marks}) "
-                 "ON CONFLICT (plan_id, patient_id, anchor_encounter_id, point) DO NOTHING")
-# SQLite: the tasks this run created are the plan's rows above the largest id seen before the run that have no
-# event yet. (PostgreSQL records them exactly, in the same statement as the insert: see _copy_tasks.)
-_CREATION_EVENTS = text(
-    "INSERT INTO taskevent (task_id, at, actor, from_status, to_status, reason) "
-    "SELECT t.id, :now, :actor, '', 'planned', 'generated' FROM task t "
-    "WHERE t.plan_id = :plan_id AND t.id > :after_id AND t.created_at = :now "
-    "AND NOT EXISTS (SELECT 1 FROM taskevent e WHERE e.task_id = t.id)")
+def _local_day(dialect: str, at: ColumnElement[Any], zone: ZoneInfo, start: datetime,
+               end: datetime) -> ColumnElement[Any]:
+    """SQL for the local date of the UTC moment ``at``; exact for moments in [start, end)."""
+    if dialect == "postgresql":
+        return cast(func.timezone(zone.key, at), Date)
+    # SQLite stores UTC text (SQLAlchemy's "YYYY-MM-DD HH:MM:SS.ffffff"): shift it by the zone's offset, which
+    # changes only at the zone's transitions (none for Asia/Shanghai); later moments keep the last offset.
+    utc_text = type_coerce(at, String)
+    spans = _offsets(zone, start, end)
+
+    def shifted(seconds: int) -> ColumnElement[Any]:
+        return func.date(utc_text, f"{seconds:+d} seconds")
+
+    branches = [(utc_text < until.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), shifted(seconds))
+                for until, seconds in spans if until is not None]
+    last = shifted(spans[-1][1])
+    return case(*branches, else_=last) if branches else last
 
 
-class _DbTime:
-    """Datetimes as the driver wants them: SQLite text in UTC (SQLAlchemy's format), PostgreSQL aware values."""
+@dataclass(frozen=True)
+class _Scope:
+    """What one planning run of one plan looks at."""
 
-    def __init__(self, dialect: str) -> None:
-        self.sqlite = dialect == "sqlite"
+    defn: PlanDefinition
+    today: date
+    zone: ZoneInfo
+    since: datetime  # earliest anchor that can still have a point to do
+    day: ColumnElement[Any]  # the anchor's local date (SQL)
+    patient_ids: Sequence[int] | None
 
-    def __call__(self, at: datetime) -> Any:
-        return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else at.astimezone(UTC)
-
-
-def _insert_tasks(session: Session, rows: list[tuple[Any, ...]], now_db: Any) -> int:
-    """Insert new task rows (existing ones are left alone); PostgreSQL returns how many it created."""
-    if not rows:
-        return 0
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        return _copy_tasks(conn, rows, now_db)
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = _INSERT_TASKS.format(cols=", ".join(_TASK_COLUMNS), marks=", ".join([mark] * len(_TASK_COLUMNS)))
-    conn.exec_driver_sql(sql, rows)
-    return 0
-
-
-def _copy_tasks(conn: Any, rows: list[tuple[Any, ...]], now_db: Any) -> int:
-    """PostgreSQL: COPY into a temporary table, then one statement inserts the new tasks (ON CONFLICT DO
-    NOTHING) and their creation events (from RETURNING)."""
-    cols = ", ".join(_TASK_COLUMNS)
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS _task_new AS SELECT {cols} FROM task WITH NO DATA")
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        with cursor.copy(f"COPY _task_new ({cols}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    finally:
-        cursor.close()
-    result = conn.exec_driver_sql(
-        f"WITH ins AS (INSERT INTO task ({cols}) SELECT {cols} FROM _task_new "
-        "ON CONFLICT (plan_id, patient_id, anchor_encounter_id, point) DO NOTHING RETURNING id) "
-        "INSERT INTO taskevent (task_id, at, actor, from_status, to_status, reason) "
-        "SELECT id, %(now)s, %(actor)s, '', 'planned', 'generated' FROM ins", {"now": now_db, "actor": ACTOR})
-    conn.exec_driver_sql("TRUNCATE _task_new")
-    return int(result.rowcount or 0)
+    def matching(self, *, latest: bool, extra: Sequence[ColumnElement[bool]] = ()) -> Select[Any]:
+        """Matching encounters (eid, pid, day[, rn]); rn = 1 marks each patient's latest (day, id)."""
+        anchor = func.coalesce(Encounter.discharged_at, Encounter.admitted_at)
+        conds = encounter_conditions(self.defn.cohort, today=self.today, tz=self.zone)
+        conds += [anchor >= self.since, col(Patient.do_not_call).is_(False), *extra]
+        if self.patient_ids is not None:
+            conds.append(col(Encounter.patient_id).in_(self.patient_ids))
+        cols: list[Any] = [col(Encounter.id).label("eid"), col(Encounter.patient_id).label("pid"),
+                           self.day.label("day")]
+        if latest:
+            cols.append(func.row_number().over(partition_by=col(Encounter.patient_id),
+                                               order_by=(self.day.desc(), col(Encounter.id).desc())).label("rn"))
+        return core_select(*cols).join(Patient, col(Patient.id) == Encounter.patient_id).where(and_(*conds))
 
 
-def _record_creation(session: Session, plan: FollowUpPlan, now_db: Any, after_id: int) -> int:
-    """SQLite: one TaskEvent ('' -> planned) per task this run created; returns how many."""
-    result: Any = session.connection().execute(
-        _CREATION_EVENTS, {"now": now_db, "actor": ACTOR, "plan_id": plan.id, "after_id": after_id})
-    return int(result.rowcount or 0)
+# Patients this plan must not get new tasks for (refused it, or every plan), gathered before the insert: a
+# correlated look-up of ``task`` inside the INSERT would rescan the rows it is adding.
+_STOPPED = Table("_plan_stopped", MetaData(), Column("patient_id", Integer, primary_key=True), prefixes=["TEMPORARY"])
 
 
-def _cancel_superseded(session: Session, plan: FollowUpPlan, anchors: dict[int, int], now: datetime) -> int:
-    """Open tasks of this plan anchored on an earlier stay of a patient who has a newer matching one."""
-    query = select(Task.id, Task.patient_id, Task.anchor_encounter_id).where(Task.plan_id == plan.id,
-                                                                            col(Task.status).in_(OPEN))
-    if len(anchors) <= 1000:
-        query = query.where(col(Task.patient_id).in_(list(anchors)))
-    stale_ids = [tid for tid, pid, eid in session.exec(query.execution_options(yield_per=20000))
-                 if pid in anchors and eid != anchors[pid]]
+def _fill_stopped(conn: Connection, plan: FollowUpPlan, scopes: dict[str, str]) -> int:
+    """``_plan_stopped`` := patients with a final outcome whose stop scope covers this plan; returns how many."""
+    codes_plan = [code for code, scope in scopes.items() if scope == "plan"]
+    codes_patient = [code for code, scope in scopes.items() if scope == "patient"]
+    _STOPPED.create(conn, checkfirst=True)
+    conn.execute(_STOPPED.delete())
+    conds = []
+    if codes_plan:
+        conds.append(and_(col(Task.plan_id) == plan.id, col(Task.final_outcome).in_(codes_plan)))
+    if codes_patient:
+        conds.append(col(Task.final_outcome).in_(codes_patient))
+    added = 0
+    if conds:
+        added = int(conn.execute(_STOPPED.insert().from_select(
+            ["patient_id"], select(Task.patient_id).where(or_(*conds)).distinct())).rowcount or 0)
+    conn.exec_driver_sql(f"ANALYZE {_STOPPED.name}")
+    return added
+
+
+def _not_stopped() -> ColumnElement[bool]:
+    return ~exists().where(_STOPPED.c.patient_id == Encounter.patient_id)
+
+
+def _cancel_superseded(session: Session, plan: FollowUpPlan, scope: _Scope, now: datetime) -> int:
+    """Open tasks of this plan anchored on another stay than the patient's latest matching one."""
+    open_of_plan = (Task.plan_id == plan.id, col(Task.status).in_(OPEN))
+    has_open = col(Encounter.patient_id).in_(select(Task.patient_id).where(*open_of_plan))
+    latest = scope.matching(latest=True, extra=[has_open]).subquery("latest")
+    stale = (select(Task.id).join(latest, latest.c.pid == Task.patient_id)
+             .where(latest.c.rn == 1, *open_of_plan, col(Task.anchor_encounter_id).is_distinct_from(latest.c.eid)))
+    stale_ids = list(session.exec(stale).all())
     cancelled = 0
     for i in range(0, len(stale_ids), 1000):
         rows = session.exec(select(Task).where(col(Task.id).in_(stale_ids[i:i + 1000]))).all()
@@ -180,55 +231,90 @@ def _cancel_superseded(session: Session, plan: FollowUpPlan, anchors: dict[int, 
     return cancelled
 
 
+# SQLite: the tasks this run created are the plan's rows above the largest id seen before the run that have no
+# event yet. (PostgreSQL records them exactly, in the insert's own statement: see _insert_tasks.)
+_CREATION_EVENTS = text(
+    "INSERT INTO taskevent (task_id, at, actor, from_status, to_status, reason) "
+    "SELECT t.id, :now, :actor, '', 'planned', 'generated' FROM task t "
+    "WHERE t.plan_id = :plan_id AND t.id > :after_id AND t.created_at = :now "
+    "AND NOT EXISTS (SELECT 1 FROM taskevent e WHERE e.task_id = t.id)"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def _insert_tasks(conn: Connection, plan: FollowUpPlan, candidates: Select[Any], now: datetime) -> int:
+    """INSERT the candidate tasks (pid, eid, point, due_at, window_end_at) that do not exist yet, and their
+    creation events; returns how many tasks were created."""
+    c = candidates.subquery("candidate")
+    prio = plan.priority
+    values: dict[str, Any] = {
+        "patient_id": c.c.pid, "plan_id": literal(plan.id, Integer), "anchor_encounter_id": c.c.eid,
+        "point": c.c.point, "questionnaire_key": literal(plan.questionnaire_key, String),
+        "channel": literal(plan.channel, _TASK.c.channel.type),
+        "status": literal(TaskStatus.planned, _TASK.c.status.type),
+        "due_at": c.c.due_at, "window_end_at": c.c.window_end_at, "team_id": literal(plan.team_id, Integer),
+        "assignee_id": null(), "priority": literal(prio, Integer),
+        "queue_rank": literal(RANK_DUE * 1000 + 999 - prio, Integer), "attempts": literal(0, Integer),
+        "max_attempts": literal(plan.max_attempts, Integer), "next_attempt_at": c.c.due_at,
+        "callback_at": null(), "lease_owner": literal("", String), "lease_expires_at": null(),
+        "final_outcome": literal("", String), "reason": literal("", String),
+        "created_at": literal(now, UTCDateTime()), "closed_at": null(),
+    }
+    # WHERE true: SQLite's parser needs a WHERE before ON CONFLICT in INSERT … SELECT
+    source = select(*values.values()).select_from(c).where(literal(True))
+    if conn.dialect.name == "postgresql":
+        insert = postgresql.insert(Task).from_select(list(values), source).on_conflict_do_nothing(
+            index_elements=_UNIQUE_POINT)
+        created = insert.returning(col(Task.id)).cte("created")
+        events = postgresql.insert(TaskEvent).from_select(
+            ["task_id", "at", "actor", "from_status", "to_status", "reason"],
+            core_select(created.c.id, literal(now, UTCDateTime()), literal(ACTOR, String), literal("", String),
+                   literal(TaskStatus.planned.value, String), literal("generated", String)))
+        recorded = events.returning(col(TaskEvent.id)).cte("recorded")
+        return int(conn.execute(select(func.count()).select_from(recorded)).scalar_one())
+    after_id = int(conn.execute(select(func.coalesce(func.max(Task.id), 0))).scalar_one() or 0)
+    conn.execute(sqlite.insert(Task).from_select(list(values), source).on_conflict_do_nothing(
+        index_elements=_UNIQUE_POINT))
+    result = conn.execute(_CREATION_EVENTS, {"now": now, "actor": ACTOR, "plan_id": plan.id, "after_id": after_id})
+    return int(result.rowcount or 0)
+
+
 def plan_one(session: Session, plan: FollowUpPlan, *, now: datetime, rules: CallRules,
              patient_ids: Sequence[int] | None = None, report: PlanningReport | None = None) -> PlanningReport:
     report = report or PlanningReport()
     defn = definition_from_row(plan)
     policy = rules.policy(plan.call_windows)
-    tz = policy.zone
-    today = now.astimezone(tz).date()
-    span = schedule_span_days(defn.schedule)
-    since = datetime.combine(today - timedelta(days=span + 1), datetime.min.time(), tz).astimezone(UTC)
+    zone = policy.zone
+    today = now.astimezone(zone).date()
+    first_day = today - timedelta(days=schedule_span_days(defn.schedule) + 1)
+    last_day = today + timedelta(days=rules.horizon_days)  # a later anchor has no point due within the horizon
+    since = datetime.combine(first_day, datetime.min.time(), zone).astimezone(UTC)
+    conn = session.connection()
+    anchor = func.coalesce(Encounter.discharged_at, Encounter.admitted_at)
+    day = _local_day(conn.dialect.name, anchor, zone, since,
+                     datetime.combine(last_day + timedelta(days=2), datetime.min.time(), zone))
+    scope = _Scope(defn, today, zone, since, day, patient_ids)
     restart = defn.stop_rules.get("readmitted", "restart") == "restart"
-    stopped = _stopped_patients(session, plan, dict(defn.stop_rules))
-    # patient -> [(anchor local date, encounter id)]
-    anchors: dict[int, list[tuple[date, int]]] = {}
-    for eid, pid, at in _matching(session, defn, today=today, tz=tz, since=since, patient_ids=patient_ids):
-        anchors.setdefault(pid, []).append((at.astimezone(tz).date(), eid))
-        report.encounters += 1
     report.plans += 1
-    report.patients += len(anchors)
+
+    everyone = scope.matching(latest=False).subquery("m")
+    encounters, patients = conn.execute(select(func.count(), func.count(distinct(everyone.c.pid)))).one()
+    report.encounters += int(encounters)
+    report.patients += int(patients)
+    if _fill_stopped(conn, plan, dict(defn.stop_rules)) and patients:
+        stopped = scope.matching(latest=False, extra=[~_not_stopped()]).subquery("stopped")
+        report.skipped_stopped += int(conn.execute(select(func.count(distinct(stopped.c.pid)))).scalar_one())
+    if restart and patients:
+        report.cancelled_readmitted += _cancel_superseded(session, plan, scope, now)
+    if not patients or not _fill_points(conn, defn.schedule, policy, first_day=first_day, last_day=last_day,
+                                        today=today, horizon_days=rules.horizon_days):
+        return report
+    conn.exec_driver_sql(f"ANALYZE {_POINTS.name}")
+    m = scope.matching(latest=restart, extra=[_not_stopped()]).subquery("m")
+    candidates = core_select(m.c.pid, m.c.eid, _POINTS.c.point, _POINTS.c.due_at, _POINTS.c.window_end_at).where(
+        _POINTS.c.day == m.c.day)
     if restart:
-        latest = {pid: max(items)[1] for pid, items in anchors.items()}
-        report.cancelled_readmitted += _cancel_superseded(session, plan, latest, now)
-    db_time = _DbTime(session.get_bind().dialect.name)
-    after_id = int(session.exec(select(func.coalesce(func.max(Task.id), 0))).one() or 0)
-    now_db = db_time(now)
-    due_times = _DueTimes(policy, db_time)
-    points_cache: dict[date, list[DuePoint]] = {}
-    rows: list[tuple[Any, ...]] = []
-    # the constant parts of a row in _TASK_COLUMNS order (hoisted out of the loop: 10^6 rows)
-    plan_id, prio = plan.id, plan.priority
-    head = (plan.questionnaire_key, plan.channel.value, TaskStatus.planned.value)
-    middle = (plan.team_id, None, prio, RANK_DUE * 1000 + 999 - prio, 0, plan.max_attempts)
-    tail = (None, "", None, "", "", now_db, None)
-    for pid, items in anchors.items():
-        if pid in stopped:
-            report.skipped_stopped += 1
-            continue
-        for anchor_day, eid in ([max(items)] if restart else items):
-            if anchor_day not in points_cache:
-                points_cache[anchor_day] = points_to_generate(defn.schedule, anchor_day, today=today,
-                                                              horizon_days=rules.horizon_days)
-            for p in points_cache[anchor_day]:
-                due_at, window_end_at = due_times(p)
-                rows.append((pid, plan_id, eid, p.point, *head, due_at, window_end_at, *middle, due_at, *tail))
-            if len(rows) >= INSERT_BATCH:
-                report.created += _insert_tasks(session, rows, now_db)
-                rows = []
-    report.created += _insert_tasks(session, rows, now_db)
-    if db_time.sqlite:
-        report.created += _record_creation(session, plan, now_db, after_id)
+        candidates = candidates.where(m.c.rn == 1)
+    report.created += _insert_tasks(conn, plan, candidates, now)
     return report
 
 
