@@ -1,8 +1,10 @@
 """Chronic-disease and risk groups (慢病管理组) filled by rules over diagnoses.
 
 A ``PatientGroup.rule`` is a cohort rule dict (``callcenter.cohorts``) plus an optional ``risk_level`` given to
-the members it adds. ``fill_group`` adds every patient with a matching encounter who is not yet a member; it
-never removes members (a doctor may have added someone by hand), and running it again adds nothing.
+the members it adds. ``fill_group`` adds every patient with a matching encounter who is not yet a member and
+removes the members the rule added that it no longer matches (their only matching visit was cancelled in the HIS,
+or the rule was changed) — so they get no more of the group's calls and messages. Members added by hand
+(``added_by="hand"``) are never removed by the rule. Running it again changes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from sqlmodel import Session, col, select
 
 from callcenter.cohorts import CohortRuleError, rule_from_dict, select_patient_ids
@@ -39,6 +41,7 @@ class FillResult:
     group_key: str
     matched: int  # patients the rule selects
     added: int  # of which new members
+    removed: int = 0  # members the rule had added and no longer matches
 
 
 def _split_rule(rule: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -74,14 +77,21 @@ def fill_group(session: Session, group: PatientGroup, *, today: date) -> FillRes
     else:
         wanted = set(select_patient_ids(session, rule_from_dict(body), today=today))
     assert group.id is not None
-    have = set(session.exec(select(GroupMembership.patient_id).where(col(GroupMembership.group_id) == group.id)).all())
+    members = session.exec(select(GroupMembership.patient_id, GroupMembership.added_by)
+                            .where(col(GroupMembership.group_id) == group.id)).all()
+    have = {patient_id for patient_id, _ in members}
     new = sorted(wanted - have)
+    stale = sorted(patient_id for patient_id, added_by in members if added_by == "rule" and patient_id not in wanted)
     if new:
         now = utc_now()
         session.execute(insert(GroupMembership), [
-            {"group_id": group.id, "patient_id": pid, "risk_level": risk, "since": now} for pid in new])
-    logger.info("group=%s matched=%s added=%s", group.key, len(wanted), len(new))
-    return FillResult(group.key, len(wanted), len(new))
+            {"group_id": group.id, "patient_id": pid, "risk_level": risk, "since": now, "added_by": "rule"}
+            for pid in new])
+    for chunk in (stale[i:i + 1000] for i in range(0, len(stale), 1000)):
+        session.execute(delete(GroupMembership).where(col(GroupMembership.group_id) == group.id,
+                                                      col(GroupMembership.patient_id).in_(chunk)))
+    logger.info("group=%s matched=%s added=%s removed=%s", group.key, len(wanted), len(new), len(stale))
+    return FillResult(group.key, len(wanted), len(new), len(stale))
 
 
 def fill_groups(session: Session, *, today: date, keys: list[str] | None = None) -> list[FillResult]:

@@ -122,12 +122,14 @@ def groups_cmd(app: AppContext, /, fill: bool, defaults: bool, today: str | None
         groups = session.exec(select(PatientGroup).order_by(col(PatientGroup.key))).all()
         out = [{"key": g.key, "name": g.name, "rule": g.rule,
                 "matched": results[g.key].matched if g.key in results else None,
-                "added": results[g.key].added if g.key in results else None} for g in groups]
+                "added": results[g.key].added if g.key in results else None,
+                "removed": results[g.key].removed if g.key in results else None} for g in groups]
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
     for g in out:
-        filled = f" — {g['matched']} matched, {g['added']} added" if g["matched"] is not None else ""
+        filled = (f" — {g['matched']} matched, {g['added']} added, {g['removed']} removed"
+                  if g["matched"] is not None else "")
         click.echo(f"{g['key']:14} {g['name']}{filled}")
 
 

@@ -120,3 +120,4 @@ class GroupMembership(SQLModel, table=True):
     patient_id: int = Field(foreign_key="patient.id", index=True)
     risk_level: str = Field(default="", max_length=16)  # 低危/中危/高危 → low/medium/high
     since: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    added_by: str = Field(default="rule", max_length=16)  # rule: the group's rule keeps it; hand: a doctor did

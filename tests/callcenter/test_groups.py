@@ -45,6 +45,25 @@ def test_default_groups_fill_by_code_or_keyword_and_refill_adds_nothing(engine):
         assert ensure_default_groups(s) == []
 
 
+def test_refill_removes_members_the_rule_no_longer_matches_but_never_those_added_by_hand(engine):
+    with Session(engine) as s:
+        _seed(s)
+        ensure_default_groups(s)
+        fill_groups(s, today=TODAY, keys=["hypertension"])
+        group = s.exec(select(PatientGroup).where(PatientGroup.key == "hypertension")).one()
+        by_hand = s.exec(select(Patient).where(Patient.name == "戊")).one()
+        s.add(GroupMembership(group_id=group.id, patient_id=by_hand.id, risk_level="high", added_by="hand"))
+        # the HIS cancels 甲's visit (wrong diagnosis): the rule matches her no more
+        s.exec(select(Encounter).where(Encounter.source_id == "E0")).one().cancelled = True
+        s.commit()
+        (result,) = fill_groups(s, today=TODAY, keys=["hypertension"])
+        s.commit()
+        assert (result.matched, result.added, result.removed) == (1, 0, 1)
+        assert _members(s, "hypertension") == [("丙", ""), ("戊", "high")]
+        (again,) = fill_groups(s, today=TODAY, keys=["hypertension"])
+        assert (again.added, again.removed) == (0, 0)
+
+
 def test_cohort_command_selects_and_counts_as_json(engine, monkeypatch):
     with Session(engine) as s:
         _seed(s)

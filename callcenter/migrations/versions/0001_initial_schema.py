@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 01:38:57.877360
+Create Date: 2026-11-26 01:47:29.753193
 
 """
 
@@ -183,6 +183,7 @@ def upgrade() -> None:
         sa.Column("patient_id", sa.Integer(), nullable=False),
         sa.Column("risk_level", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("since", callcenter.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("added_by", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.ForeignKeyConstraint(
             ["group_id"],
             ["patient_group.id"],
