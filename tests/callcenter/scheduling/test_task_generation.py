@@ -1,11 +1,13 @@
-from datetime import date, time
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sched_world import SH, local
 from sqlmodel import select
 
+from callcenter.call_rules import CallRules
 from callcenter.db import session_scope
 from callcenter.generation import plan_all, plan_patients
-from callcenter.models import Task, TaskEvent, TaskStatus
+from callcenter.models import Encounter, Task, TaskEvent, TaskStatus
 
 
 def tasks(engine):
@@ -92,3 +94,34 @@ def test_inactive_plans_generate_nothing(engine, hospital, rules):
     with session_scope(engine) as s:
         assert plan_all(s, now=local(2025, 9, 12, 2, 0), rules=rules).plans == 0
     assert tasks(engine) == []
+
+
+def test_every_created_task_has_one_creation_event_and_a_rerun_adds_none(engine, hospital, rules):
+    hospital.plan()
+    for _ in range(3):
+        hospital.stay(hospital.patient(), date(2025, 9, 10))
+    with session_scope(engine) as s:
+        plan_all(s, now=local(2025, 9, 12, 2, 0), rules=rules)
+    with session_scope(engine) as s:
+        plan_all(s, now=local(2025, 9, 12, 2, 0), rules=rules)
+        events = s.exec(select(TaskEvent)).all()
+    assert sorted(e.task_id for e in events) == [t.id for t in tasks(engine)] and len(events) == 6
+    assert {(e.from_status, e.to_status, e.actor) for e in events} == {("", "planned", "planner")}
+
+
+def test_the_anchor_is_the_local_discharge_day_on_both_sides_of_a_summer_time_change(engine, hospital):
+    """New York leaves summer time on 2025-11-02: 00:30 EDT and 23:30 EST are both 04:30 UTC, so the day of the
+    discharge needs the offset in force at that moment (SQLite computes it from stored UTC text)."""
+    ny = ZoneInfo("America/New_York")
+    hospital.plan(schedule={"points": ["14d"], "window": "3d"})
+    discharges = {hospital.patient(): datetime(2025, 10, 30, 0, 30, tzinfo=ny),
+                  hospital.patient(): datetime(2025, 11, 5, 23, 30, tzinfo=ny)}
+    with session_scope(engine) as s:
+        for n, (pid, at) in enumerate(discharges.items()):
+            s.add(Encounter(patient_id=pid, department="心内科", admitted_at=at.astimezone(UTC),
+                            discharged_at=at.astimezone(UTC), source_system="his", source_id=f"dst{n}"))
+    with session_scope(engine) as s:
+        plan_all(s, now=datetime(2025, 11, 6, 2, 0, tzinfo=ny).astimezone(UTC),
+                 rules=CallRules(timezone="America/New_York", horizon_days=30))
+    due = {t.patient_id: t.due_at.astimezone(ny).date() for t in tasks(engine)}
+    assert due == {pid: at.date() + timedelta(days=14) for pid, at in discharges.items()}
