@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 01:47:29.753193
+Create Date: 2026-11-26 01:48:40.514919
 
 """
 
@@ -373,7 +373,6 @@ def upgrade() -> None:
     with op.batch_alter_table("task", schema=None) as batch_op:
         batch_op.create_index("ix_task_lease", ["status", "lease_expires_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_task_patient_id"), ["patient_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_task_plan_id"), ["plan_id"], unique=False)
         batch_op.create_index("ix_task_queue", ["status", "team_id", "due_at"], unique=False)
         batch_op.create_index("ix_task_release", ["status", "next_attempt_at"], unique=False)
         batch_op.create_index(
@@ -770,7 +769,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_task_team_queue")
         batch_op.drop_index("ix_task_release")
         batch_op.drop_index("ix_task_queue")
-        batch_op.drop_index(batch_op.f("ix_task_plan_id"))
         batch_op.drop_index(batch_op.f("ix_task_patient_id"))
         batch_op.drop_index("ix_task_lease")
 
