@@ -37,8 +37,10 @@ from callcenter.call_rules import CallRules
 from callcenter.clock import Clock, SystemClock
 from callcenter.db import is_sqlite, session_scope
 from callcenter.errors import Conflict
+from callcenter.events import DOCTORS, SUPERVISORS, EventKind
 from callcenter.generation import plan_all
 from callcenter.outcomes import seed_outcomes
+from callcenter.ports import Notifier
 from callcenter.qa import check_pending
 from callcenter.queue import expire_leases, refresh_overdue, release_due
 from callcenter.settings import Settings
@@ -153,6 +155,8 @@ class Runtime:
     hooks: dict[str, str] = field(default_factory=lambda: dict(BATCH_HOOKS))
     # how the adherence check reads what the patient said; the composition root passes the speech parser
     answer_parser: TextParser = phrase_parser
+    # live pushes to the dashboard (Socket.IO through Redis); None: the pages see changes at their next refresh
+    notifier: Notifier | None = None
 
     def __post_init__(self) -> None:
         if self.lock is None:
@@ -222,7 +226,12 @@ def adherence(rt: Runtime, now: datetime) -> int:
 def alerts(rt: Runtime, now: datetime) -> int:
     """Escalate alerts left unacknowledged longer than Settings.alert_escalation_minutes (callcenter.alerts)."""
     with session_scope(rt.engine) as s:
-        return len(escalate_overdue(s, now=now, after_minutes=rt.settings.alert_escalation_minutes))
+        escalated = escalate_overdue(s, now=now, after_minutes=rt.settings.alert_escalation_minutes)
+    if rt.notifier is not None:  # after the commit: the inboxes that reload read the escalation
+        for alert_id in escalated:
+            for room in (DOCTORS, SUPERVISORS):
+                rt.notifier.emit(EventKind.alert, {"alert_id": alert_id, "escalated": True}, room)
+    return len(escalated)
 
 
 def batch(kind: str) -> Callable[[Runtime, datetime], int]:

@@ -25,9 +25,16 @@ def command() -> None:
 
 
 def _runtime(app: AppContext) -> scheduler.Runtime:
+    notifier = None
+    if app.settings.redis_url:  # escalated alerts reach the open inboxes at once
+        from web.realtime import SocketIONotifier
+
+        notifier = SocketIONotifier.external(app.settings.redis_url)
+    else:
+        logger.info("no CALLCENTER_REDIS_URL: escalated alerts show at the alerts inbox's next refresh")
     try:
         return scheduler.Runtime(engine=app.engine, settings=app.settings, rules=rules_from_settings(app.settings),
-                                 answer_parser=heard_value)
+                                 answer_parser=heard_value, notifier=notifier)
     except CallCenterError as exc:
         raise click.ClickException(str(exc)) from exc
 

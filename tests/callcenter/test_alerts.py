@@ -100,6 +100,23 @@ def test_the_scheduler_escalates_an_alert_left_unacknowledged_once(engine, sessi
     assert row.escalated_at is not None and alerts.summary([row]).escalated == 1
 
 
+def test_an_escalation_is_pushed_to_the_doctors_and_supervisors_inboxes(engine, session, raised):
+    alert_id, _nurse, _doctor = raised
+    pushed: list[tuple[str, dict, str]] = []
+
+    class Recorder:
+        def emit(self, event, payload, room):
+            pushed.append((event, payload, room))
+
+    settings = Settings(database_url=str(engine.url), alert_escalation_minutes=30)
+    rt = scheduler.Runtime(engine=engine, settings=settings, rules=CallRules(), lock=_AlwaysLeader(),
+                           notifier=Recorder())
+    assert scheduler.alerts(rt, NOW + timedelta(minutes=10)) == 0 and pushed == []
+    assert scheduler.alerts(rt, NOW + timedelta(minutes=31)) == 1
+    assert pushed == [("alert", {"alert_id": alert_id, "escalated": True}, "doctors"),
+                      ("alert", {"alert_id": alert_id, "escalated": True}, "supervisors")]
+
+
 class _AlwaysLeader:
     def try_acquire(self) -> bool:
         return True

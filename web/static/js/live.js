@@ -36,7 +36,9 @@
       var list = handlers[kind] || [];
       list.forEach(function (fn) { fn(data || {}); });
       if (kind === "notice" && data && data.text) toast(data.text);
-      if (kind === "alert") toast("新预警：" + (data && data.severity ? data.severity : ""));
+      if (kind === "alert") {
+        toast(data && data.escalated ? "预警超时未确认，已升级" : "新预警：" + (data && data.severity ? data.severity : ""));
+      }
     });
   });
 
