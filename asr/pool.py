@@ -88,7 +88,8 @@ class AsrPool:
 
     def __init__(self, models: Mapping[str, str], on_event: Callable[[object], None] | None = None, *,
                  workers_per_model: int = 1, alternatives: int = 3,
-                 today: Callable[[], dt.date] = dt.date.today) -> None:
+                 today: Callable[[], dt.date] = dt.date.today, nice: int | None = None) -> None:
+        """``nice``: the worker processes' nice value (e.g. 10 next to telephony processes; None: inherited)."""
         self._ctx = mp.get_context("spawn")  # never fork a process that may hold pjsua2/socket threads
         self.on_event = on_event
         self.events: queue.Queue[object] = queue.Queue()
@@ -97,6 +98,7 @@ class AsrPool:
         self._closing = threading.Event()
         self._workers: list[_Worker] = []
         self._alternatives = alternatives
+        self._nice = nice
         for locale, path in models.items():
             for _ in range(max(1, workers_per_model)):
                 self._workers.append(_Worker(len(self._workers), locale, path))
@@ -155,7 +157,7 @@ class AsrPool:
         worker.inbox = self._ctx.Queue(QUEUE_BATCHES)
         worker.inbox.cancel_join_thread()  # at exit or after a crash, queued audio is dropped, never waited on
         reader, writer = self._ctx.Pipe(duplex=False)
-        config = WorkerConfig(worker.model_path, alternatives=self._alternatives,
+        config = WorkerConfig(worker.model_path, alternatives=self._alternatives, nice=self._nice,
                               log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()))
         worker.process = self._ctx.Process(target=run_worker, args=(worker.index, config, worker.inbox, writer),
                                            name=f"asr-worker-{worker.index}", daemon=True)

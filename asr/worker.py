@@ -36,11 +36,17 @@ class WorkerConfig:
     alternatives: int = 3
     segmenter: SegmenterConfig = SegmenterConfig()
     log_level: str = "WARNING"
+    nice: int | None = None  # this process's nice value (e.g. 10: never compete with telephony for the CPU)
 
 
 def run_worker(worker_id: int, config: WorkerConfig, inbox: Queue[Any], outbox: Connection) -> None:
     """Entry point of a worker process (spawned): load the model once, then serve messages until stop."""
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s asr-worker-%(process)d: %(message)s")
+    if config.nice is not None:  # absolute: a worker spawned by a raised telephony process must not inherit that
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, config.nice)
+        except OSError as exc:
+            logger.warning("cannot set nice %s: %s", config.nice, exc.strerror)
     try:
         model = VoskModel(config.model_path)
     except Exception as exc:  # report why, so the pool does not restart in a loop blindly

@@ -29,6 +29,13 @@ class PhoneConfig:
     pj_log_level: int = 1  # pjsip's own log verbosity (0-6); written only to pj_log_file
     pj_log_file: str = ""
     tap_queue_frames: int = 250  # 5 s of 20 ms frames between the media thread and the tap sender
+    # Scheduling (docs/robocalls.md): pjmedia's clock thread sends every call's audio every 20 ms; on a busy
+    # machine a normally scheduled thread waits its turn and the audio gaps. media_rt_priority > 0 gives the
+    # clock and RTP threads real-time round-robin priority; nice (e.g. -5) raises every thread of the process
+    # (the Python threads that hold the GIL the clock thread's frame ports need). Both need CAP_SYS_NICE or
+    # RLIMIT_RTPRIO / RLIMIT_NICE; without them the phone logs a warning and runs normally scheduled.
+    media_rt_priority: int = 0
+    nice: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> PhoneConfig:

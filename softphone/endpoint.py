@@ -14,6 +14,7 @@ import os
 import queue
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -35,6 +36,46 @@ _instance_lock = threading.Lock()
 _instance_alive = False  # pjsua2's Endpoint is a process-wide singleton
 # A second Endpoint while the previous C++ object lives throws inside SWIG's constructor -> std::terminate.
 _last_endpoint: weakref.ref[pj.Endpoint] | None = None
+
+
+MEDIA_THREADS = ("clock", "media")  # pjmedia's bridge clock (sends every call's RTP) and its RTP receive thread
+
+
+def set_thread_nice(nice: int) -> bool:
+    """Set the calling thread's nice value (threads it starts later inherit it). False if not permitted."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)  # Linux: PRIO_PROCESS 0 is the calling thread
+    except OSError as exc:
+        logger.warning("cannot set nice %s (%s): this process runs at its normal priority", nice, exc.strerror)
+        return False
+    return True
+
+
+def realtime_threads(priority: int, names: tuple[str, ...] = MEDIA_THREADS, wait_s: float = 2.0) -> list[str]:
+    """Give this process's threads with these names SCHED_RR ``priority``; returns the names changed. A new
+    pjlib thread names itself once it runs, so names not seen yet are looked for again for up to ``wait_s``."""
+    changed: list[str] = []
+    deadline = time.monotonic() + wait_s
+    tasks = f"/proc/{os.getpid()}/task"
+    while True:
+        for tid in os.listdir(tasks):
+            try:
+                with open(f"{tasks}/{tid}/comm") as fh:
+                    name = fh.read().strip()
+            except OSError:
+                continue  # the thread ended
+            if name not in names or name in changed:
+                continue
+            try:
+                os.sched_setscheduler(int(tid), os.SCHED_RR, os.sched_param(priority))
+            except OSError as exc:
+                logger.warning("cannot give the %s thread real-time priority (%s): audio may gap when the machine "
+                               "is busy (grant CAP_SYS_NICE or LimitRTPRIO)", name, exc.strerror)
+                return changed
+            changed.append(name)
+        if len(changed) == len(names) or time.monotonic() > deadline:
+            return changed
+        time.sleep(0.02)  # sleep-ok: polling /proc for a thread that has not named itself yet (bounded)
 
 
 def _detached(exc: BaseException) -> BaseException:

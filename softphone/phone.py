@@ -34,7 +34,7 @@ from callcenter.ports import (
 )
 from softphone.account import open_account
 from softphone.config import PhoneConfig
-from softphone.endpoint import PjThread
+from softphone.endpoint import PjThread, realtime_threads, set_thread_nice
 from softphone.errors import CallNotFound, RegistrationFailed, SoftphoneError, TooManyCalls, log_exception
 from softphone.media import MediaHook, PortPool
 from softphone.session import CallInfo, CallSession
@@ -68,6 +68,8 @@ class PjsuaPhone:
                  media_hook: MediaHook | None = None, repair_on_start: bool = True) -> None:
         self.config = config
         self.media_hook = media_hook
+        if config.nice is not None:  # before this phone starts its threads: they inherit it
+            set_thread_nice(config.nice)
         self._listeners: list[Listener] = []
         self._events: queue.Queue[CallEvent | None] = queue.Queue()
         self._sessions: dict[str, CallSession] = {}  # pj thread only
@@ -88,6 +90,10 @@ class PjsuaPhone:
         self._pj = PjThread(config)
         self._closed = False
         self._pj.start(self._setup, self._teardown)
+        if config.media_rt_priority > 0:
+            raised = realtime_threads(config.media_rt_priority)
+            logger.info("real-time priority %s for pjmedia threads: %s", config.media_rt_priority,
+                        ", ".join(raised) or "none")
         atexit.register(self.close)  # a script that forgets close() still exits without SIGABRT
 
     def __enter__(self) -> PjsuaPhone:

@@ -53,6 +53,7 @@ from callcenter.robocall_jobs import CallJob, CallProgress, CallReport, WorkerSt
 from callcenter.robocall_prompts import Prompts
 from callcenter.robocall_vad import EnergyVad, level_dbfs
 from softphone.config import PhoneConfig
+from softphone.endpoint import set_thread_nice
 from softphone.errors import InvalidCallUri, SoftphoneError
 from softphone.phone import PjsuaPhone
 
@@ -310,6 +311,8 @@ def run_worker(name: str, phone_config: PhoneConfig, jobs: Any, reports: Any, ma
                log_level: int = logging.INFO, speech: SpeechFactory | None = None) -> None:
     """Process entry: serve jobs until a ``None`` job arrives and every call has ended."""
     logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
+    if phone_config.nice is not None:  # first: every thread of the worker (ASR pool's, phone's) inherits it
+        set_thread_nice(phone_config.nice)
     events: queue.Queue[Any] = queue.Queue()
     tap = _VoiceTap(events)
     recognizer: SpeechRecognizer | None = None

@@ -21,6 +21,14 @@ from softphone.errors import SoftphoneError
 
 logger = logging.getLogger(__name__)
 
+# Scheduling of a robocaller's processes (docs/robocalls.md, "Processes"): the telephony workers' pjmedia clock
+# and RTP threads run real-time round-robin, the workers' other threads at a raised priority, the ASR workers
+# below normal, so that nothing else on the machine delays call audio. Not permitted (no CAP_SYS_NICE): logged,
+# normal scheduling.
+MEDIA_RT_PRIORITY = 10
+TELEPHONY_NICE = -5
+ASR_NICE = 10
+
 
 class WorkerPoolError(SoftphoneError):
     """A worker process could not start; the message carries its reason."""

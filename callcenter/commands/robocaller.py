@@ -30,7 +30,7 @@ from callcenter.robocall_results import recall_questionnaire
 from callcenter.robocall_service import RobocallService
 from scripts_questionnaires.model import Script
 from softphone.config import PhoneConfig
-from softphone.robocall_worker_pool import WorkerPool
+from softphone.robocall_worker_pool import ASR_NICE, MEDIA_RT_PRIORITY, TELEPHONY_NICE, WorkerPool
 from softphone.sipuri import normalize_uri
 from softphone.tts import TtsCache, Voice
 
@@ -80,7 +80,8 @@ def command(app: AppContext, workers: int, calls_per_worker: int, robot: str | N
         if speech_locale not in models:
             raise click.ClickException(f"no speech model for {speech_locale}: add it to CALLCENTER_ASR_MODELS")
         # each telephony worker builds its own ASR pool (Vosk runs in the pool's processes, not in the worker)
-        speech = functools.partial(AsrPool, {speech_locale: str(models[speech_locale])})
+        # niced: recognition may lag a little on a busy machine, call audio must not
+        speech = functools.partial(AsrPool, {speech_locale: str(models[speech_locale])}, nice=ASR_NICE)
 
     def uri_for(number: str) -> str:
         digits = number.replace("-", "")
@@ -93,8 +94,8 @@ def command(app: AppContext, workers: int, calls_per_worker: int, robot: str | N
         config=DialogueConfig(transfer_available=bool(nurse_uri)), recordings_dir=settings.recordings_path,
         nurse_uri=nurse_uri, speech_locale=speech_locale,
     )
-    pool = WorkerPool(PhoneConfig.from_settings(settings), workers=workers, calls_per_worker=calls_per_worker,
-                      speech=speech)
+    phone_config = PhoneConfig.from_settings(settings, media_rt_priority=MEDIA_RT_PRIORITY, nice=TELEPHONY_NICE)
+    pool = WorkerPool(phone_config, workers=workers, calls_per_worker=calls_per_worker, speech=speech)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
