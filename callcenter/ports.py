@@ -81,10 +81,11 @@ class RegistrationChanged:
 
 @dataclass(frozen=True)
 class PlaybackFinished:
-    """A WAV played into a call (prompt) reached its end."""
+    """A WAV played into a call (prompt) reached its end, or was cut short (``stopped``: barge-in)."""
 
     call_id: str
     path: str
+    stopped: bool = False
 
 
 CallEvent = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -122,17 +123,43 @@ class PortPool:
 
 
 class Prompt(pj.AudioMediaPlayer):  # type: ignore[misc]
-    """A WAV played once into a call; ``on_end`` runs on the media thread when it ends (only enqueue there)."""
+    """A WAV played once into a call. ``on_end(stopped)`` runs exactly once: on the media thread when the WAV
+    ends (``stopped`` False; only enqueue there), or on the pj thread when ``stop`` cuts it short (True)."""
 
-    def __init__(self, path: str, on_end: Callable[[], None]) -> None:
+    def __init__(self, path: str, on_end: Callable[[bool], None]) -> None:
         super().__init__()
         self.path = path
         self.on_end = on_end
+        self._lock = threading.Lock()
+        self._finished = False
         self.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
+
+    def _finish(self) -> bool:
+        with self._lock:
+            first, self._finished = not self._finished, True
+            return first
+
+    @property
+    def playing(self) -> bool:
+        return not self._finished
+
+    def stop(self, targets: tuple[pj.AudioMedia | None, ...]) -> bool:
+        """Cut the prompt short (pj thread): disconnect it from ``targets``. False if it had already ended."""
+        if not self._finish():
+            return False
+        for target in targets:
+            if target is not None:
+                try:
+                    self.stopTransmit(target)
+                except pj.Error as exc:
+                    logger.debug("stopTransmit: %s", exc.info())
+        self.on_end(True)
+        return True
 
     @guarded
     def onEof2(self) -> None:  # noqa: N802
-        self.on_end()
+        if self._finish():
+            self.on_end(False)
 
 
 class CallMedia:

@@ -146,6 +146,11 @@ class PjsuaPhone:
             raise SoftphoneError(f"prompt file {wav_path} does not exist")
         self._pj.call(lambda: self._session(call_id).play(wav_path))
 
+    def stop_playback(self, call_id: str) -> int:
+        """Stop what ``play`` is playing into the call now (barge-in: the patient answered during a prompt).
+        Each prompt cut short reports ``PlaybackFinished`` with ``stopped=True``; returns how many there were."""
+        return self._pj.call(lambda: self._session(call_id).stop_playback(self._graveyard))
+
     def call_info(self, call_id: str) -> CallInfo:
         return self._pj.call(lambda: self._session(call_id).info())
 

@@ -43,6 +43,7 @@ from callcenter.robocall import (
     PromptDone,
     ReminderDialogue,
     RemoteHangup,
+    StopPrompt,
     Tick,
     TransferToNurse,
     VoiceEnded,
@@ -254,7 +255,7 @@ class RobocallWorker:
         if isinstance(action, Play):
             if call.playing is None:
                 self._play(call_id, call, action.prompt.key)
-            else:  # no way to cut a playing WAV short: the new prompt follows it (barge-in waits)
+            else:  # after the current one (cut short first if the dialogue said StopPrompt)
                 call.queued = action.prompt.key
         elif isinstance(action, HangUp):
             self._hangup(call_id, call)
@@ -266,7 +267,11 @@ class RobocallWorker:
                 self._hangup(call_id, call)
         elif isinstance(action, Listen) and call.speech and self.recognizer is not None:
             self.recognizer.set_grammar(call_id, action.item_id, action.phrases)
-        # StopPrompt: a playing WAV cannot be cut short; the next prompt is queued behind it (see Play)
+        elif isinstance(action, StopPrompt) and call.playing is not None:
+            try:  # barge-in: the prompt's PlaybackFinished (stopped) follows and plays what is queued
+                self.phone.stop_playback(call_id)
+            except SoftphoneError as exc:
+                logger.debug("stop playback %s: %s", call_id, exc)
 
     def _play(self, call_id: str, call: _Call, key: str) -> None:
         wav = call.job.prompt_wavs.get(key)

@@ -101,8 +101,8 @@ class CallSession:
             raise RuntimeError("no media yet")
         key = self.key
 
-        def ended() -> None:  # media thread: only enqueue
-            self.emit(PlaybackFinished(key, path))
+        def ended(stopped: bool) -> None:  # media thread at the WAV's end: only enqueue
+            self.emit(PlaybackFinished(key, path, stopped=stopped))
             if on_end is not None:
                 on_end()
 
@@ -110,6 +110,17 @@ class CallSession:
         prompt.startTransmit(self.audio)
         prompt.startTransmit(self.nurse_port)
         self.prompts.append(prompt)
+
+    def stop_playback(self, graveyard: list[object]) -> int:
+        """Cut every prompt still playing (barge-in); each reports ``PlaybackFinished(stopped=True)``. The
+        players go to the graveyard (never freed while the bridge clock runs). Returns how many were cut."""
+        cut = 0
+        for prompt in [p for p in self.prompts if p.playing]:
+            if prompt.stop((self.audio, self.nurse_port)):
+                cut += 1
+            self.prompts.remove(prompt)
+            graveyard.append(prompt)
+        return cut
 
     def set_muted(self, muted: bool) -> None:
         self.muted = muted

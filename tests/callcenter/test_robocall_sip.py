@@ -50,14 +50,16 @@ LIBRARY = Path(__file__).resolve().parents[2] / "scripts_questionnaires" / "libr
 CONFIG = DialogueConfig(screening_s=0.5, no_input_s=2.0, max_reprompts=1)
 
 
-def tone_synth(directory: Path) -> Callable[[Prompt], str]:
-    """A short tone per prompt (what is said does not matter to DTMF answers; TTS has its own tests)."""
+def tone_synth(directory: Path, seconds: dict[str, float] | None = None) -> Callable[[Prompt], str]:
+    """A short tone per prompt (what is said does not matter to DTMF answers; TTS has its own tests), or as long
+    as ``seconds`` says for some prompt keys."""
     directory.mkdir(parents=True, exist_ok=True)
 
     def synth(prompt: Prompt) -> str:
         out = directory / f"{prompt.key}.wav"
         if not out.exists():
-            subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(out), "synth", "0.6", "sine",
+            length = (seconds or {}).get(prompt.key, 0.6)
+            subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(out), "synth", str(length), "sine",
                             "600", "vol", "0.3"], check=True)
         return str(out)
 
@@ -72,12 +74,14 @@ def silence_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Patients:
-    """Tasks for baresip patients; each patient presses keys when a given prompt has finished."""
+    """Tasks for baresip patients; each patient presses keys when a given prompt has finished (``"KEY"``) or
+    has just started (``"during:KEY"``: an answer over the prompt, barge-in)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.by_task: dict[int, tuple[Baresip, dict[str, str]]] = {}
         self.uris: dict[str, str] = {}
+        self.progress: list[CallProgress] = []
         with session_scope(engine) as s:
             seed_outcomes(s)
             s.add(Questionnaire(key="recall-reminder", version=1, status=QuestionnaireStatus.published))
@@ -106,9 +110,11 @@ class Patients:
         return task.id
 
     def on_progress(self, progress: CallProgress) -> None:
+        self.progress.append(progress)
         baresip, keys = self.by_task[progress.task_id]
-        if progress.kind == "prompt_done" and progress.detail in keys:
-            action = keys[progress.detail]
+        trigger = {"prompt_done": progress.detail, "prompt_started": f"during:{progress.detail}"}.get(progress.kind)
+        if trigger in keys:
+            action = keys[trigger]
             if action == "hangup":
                 baresip.command("hangup")
             else:
@@ -129,10 +135,11 @@ def peers(tmp_path: Path) -> Iterator[Callable[[Path], Baresip]]:
         b.stop()
 
 
-def _run(engine: Engine, patients: Patients, tmp_path: Path, workers: int, calls_per_worker: int) -> int:
+def _run(engine: Engine, patients: Patients, tmp_path: Path, workers: int, calls_per_worker: int,
+         synth: Callable[[Prompt], str] | None = None) -> int:
     script = reminder_script_from(load_script(LIBRARY / "recall_reminder.yaml"))
     service = RobocallService(engine, CallRules(), robot="r1", hospital_name="示例医院", script=script,
-                              synth=tone_synth(tmp_path / "prompts"), uri_for=patients.uris.__getitem__,
+                              synth=synth or tone_synth(tmp_path / "prompts"), uri_for=patients.uris.__getitem__,
                               clock=FrozenClock(NOW), config=CONFIG, recordings_dir=tmp_path / "rec")
     pool = WorkerPool(PhoneConfig(bind_port=free_port(), recordings_dir=str(tmp_path / "rec")), workers=workers,
                       calls_per_worker=calls_per_worker, on_progress=patients.on_progress)
@@ -185,6 +192,21 @@ def test_patients_answer_by_keys_silence_and_hang_up(sqlite_engine: Engine, tmp_
             ("decision", "decline", "dtmf"), ("decline_reason", "recovered", "dtmf"),
             ("decision", "nurse", "dtmf")} <= answers
     assert all(a.robot == "r1" and a.sip_call_id and a.answered_at for a in attempts)
+
+
+def test_keys_pressed_during_long_prompts_cut_them_short_barge_in(
+        sqlite_engine: Engine, tmp_path: Path, silence_wav: Path, peers: Callable[[Path], Baresip]) -> None:
+    patients = Patients(sqlite_engine)
+    confirm = patients.add(peers(silence_wav), {"during:greeting": "1", "during:reminder": "1"})
+    synth = tone_synth(tmp_path / "long-prompts", {"greeting": 8.0, "reminder": 8.0})
+
+    assert _run(sqlite_engine, patients, tmp_path, workers=1, calls_per_worker=1, synth=synth) == 1
+
+    assert _outcome(sqlite_engine, confirm) == "completed"
+    times = {(p.kind, p.detail): p.at_s for p in patients.progress}
+    for key in ("greeting", "reminder"):  # each 8 s prompt ended at the key press, not at its end
+        assert times[("prompt_done", key)] - times[("prompt_started", key)] < 4.0, key
+    assert ("prompt_done", "confirm_notice") in times  # what followed the cut prompts was played in full
 
 
 def test_voicemail_greeting_at_pick_up_is_recorded_as_voicemail(

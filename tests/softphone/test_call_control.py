@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from callcenter.ports import CallState, CallStateChanged, MediaStarted, PlaybackFinished, RecordingReady
-from tests.softphone.audio_check import read_channel, rms_dbfs
+from tests.softphone.audio_check import envelope, read_channel, rms_dbfs
 from tests.softphone.events import CollectingTapSink
 from tests.softphone.peers import Baresip, wait_until
 
@@ -63,3 +64,29 @@ def test_blind_transfer_moves_the_patient_to_the_target_and_ends_our_leg(
         assert ended.sip_status in (200, 202)
         wait_until(lambda: "Call established" in doctor.log() or "call: connecting" in doctor.log()
                    or "incoming call" in doctor.log().lower(), 10, "the doctor's phone to get the call")
+
+
+def test_stop_playback_cuts_a_prompt_short_and_the_patient_hears_no_more_of_it(
+        make_phone, baresip: Baresip, nurse_wav: Path) -> None:
+    tap = CollectingTapSink()
+    phone, log = make_phone(tap_sink=tap)
+    call_id = phone.dial(baresip.uri)
+    log.wait_for(MediaStarted, call_id=call_id)
+    phone.play(call_id, str(nurse_wav))  # 8 s: a tone, speech, a tone
+    started = tap.last_seq(call_id)
+    wait_until(lambda: tap.last_seq(call_id) >= started + 100, 10, "2 s of the prompt")  # frames: the call's clock
+    assert phone.stop_playback(call_id) == 1
+    done = log.wait_for(PlaybackFinished, call_id=call_id)
+    assert done.stopped and done.path == str(nurse_wav)
+    stopped = tap.last_seq(call_id)
+    wait_until(lambda: tap.last_seq(call_id) >= stopped + 400, 15, "8 s more: past the prompt's natural end")
+    assert phone.stop_playback(call_id) == 0  # nothing left to stop
+    assert len(log.of(PlaybackFinished, call_id=call_id)) == 1  # the cut prompt never reports its end again
+    phone.hangup(call_id)
+    log.wait_for(CallStateChanged, call_id=call_id, state=CallState.disconnected)
+
+    heard = read_channel(baresip.received_wav())
+    prompt = read_channel(nurse_wav)
+    voiced = np.flatnonzero(envelope(heard) > 300)  # 20 ms frames with the prompt's sound in them
+    assert voiced.size and envelope(prompt).max() > 300
+    assert 1.5 <= (voiced[-1] - voiced[0] + 1) * 0.02 <= 3.5  # about the 2 s played, not the prompt's 7 s
