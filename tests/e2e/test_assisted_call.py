@@ -10,11 +10,7 @@ answers stored with provenance, and the call's recording plays in the browser.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,27 +22,17 @@ from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from callcenter import questionnaires, users
+from callcenter import questionnaires
 from callcenter.commands import demo_line
 from callcenter.db import session_scope
-from callcenter.events import agent_room
 from callcenter.models import Answer, CallAttempt, Patient, PatientPhone, Recording, Task, TaskStatus
 from callcenter.settings import Settings
 from callcenter.tasks import queue_rank
-from web.realtime import socketio_for
+from tests.e2e.agent_process import softphone_agent, wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.sip, pytest.mark.speech, pytest.mark.slow]
 
 KOREAN_NUMBER = "13900005501"
-
-
-def _wait(condition: Any, timeout_s: float = 60.0) -> bool:
-    tick = threading.Event()
-    for _ in range(int(timeout_s / 0.1)):
-        if condition():
-            return True
-        tick.wait(0.1)  # sleep-ok: bounded poll of the database / room table, which have no notification hook
-    return bool(condition())
 
 
 @pytest.fixture
@@ -81,20 +67,11 @@ def simulator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[demo_l
 @pytest.fixture
 def agent(live_server: Any, live_app: Any, settings: Settings, sqlite_engine: Engine, staff: Any,
           simulator: demo_line.Simulator, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with session_scope(sqlite_engine) as s:
-        token = users.issue_agent_token(s, "nurse")
     plan = tmp_path / "dial-plan.json"
     plan.write_text(json.dumps({KOREAN_NUMBER: simulator.uri}), encoding="utf-8")
-    env = {**os.environ, "CALLCENTER_DATA_DIR": settings.data_dir, "CALLCENTER_RECORDINGS_DIR": settings.recordings_dir,
-           "CALLCENTER_SIP_BIND": "127.0.0.1:0", "CALLCENTER_AGENT_TOKEN": token, "CALLCENTER_HEADSET": "none"}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "callcenter"), "softphone", "--server",
-                             live_server.url, "--dial-plan", str(plan), "--speak-questions"], env=env)
-    manager = socketio_for(live_app).server.manager
-    assert _wait(lambda: any(True for _ in manager.get_participants("/", agent_room(staff["nurse"].id)))), \
-        "the softphone agent did not connect"
-    yield proc
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0, "the softphone agent did not exit cleanly"
+    with softphone_agent(live_server, live_app, settings, sqlite_engine, staff["nurse"].id, "--dial-plan", str(plan),
+                         "--speak-questions") as proc:
+        yield proc
 
 
 def test_nurse_calls_a_simulated_patient_accepts_the_spoken_answer_and_completes(
@@ -145,7 +122,7 @@ def test_nurse_calls_a_simulated_patient_accepts_the_spoken_answer_and_completes
         with session_scope(sqlite_engine) as s:
             return s.exec(select(Recording).where(Recording.attempt_id == attempt.id)).first()
 
-    assert _wait(lambda: recording() is not None, 30), "the agent did not report the call's recording"
+    assert wait(lambda: recording() is not None, 30), "the agent did not report the call's recording"
     rec = recording()
     assert rec is not None and rec.duration_s > 1.0
     assert (Path(settings.recordings_dir) / rec.path).is_file()

@@ -4,53 +4,28 @@ she answers, lands on the call screen of the callback task, the call is up, and 
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
 
-from callcenter import users
 from callcenter.db import session_scope
-from callcenter.events import agent_room
 from callcenter.models import CallAttempt
+from tests.e2e.agent_process import softphone_agent
 from tests.softphone.peers import Baresip, free_port
-from web.realtime import socketio_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.sip, pytest.mark.slow]
 
 
-def _wait(condition: Any, timeout_s: float = 30.0) -> bool:
-    tick = threading.Event()
-    for _ in range(int(timeout_s / 0.1)):
-        if condition():
-            return True
-        tick.wait(0.1)  # sleep-ok: bounded poll of the room table / database, which have no notification hook
-    return bool(condition())
-
-
 @pytest.fixture
 def agent_port(live_server: Any, live_app: Any, settings: Any, sqlite_engine: Any, staff: Any) -> Iterator[int]:
-    with session_scope(sqlite_engine) as s:
-        token = users.issue_agent_token(s, "nurse")
     port = free_port()
-    env = {**os.environ, "CALLCENTER_DATA_DIR": settings.data_dir, "CALLCENTER_RECORDINGS_DIR": settings.recordings_dir,
-           "CALLCENTER_SIP_BIND": f"127.0.0.1:{port}", "CALLCENTER_AGENT_TOKEN": token, "CALLCENTER_HEADSET": "none"}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "callcenter"), "softphone", "--server",
-                             live_server.url, "--no-speech"], env=env)
-    manager = socketio_for(live_app).server.manager
-    assert _wait(lambda: any(True for _ in manager.get_participants("/", agent_room(staff["nurse"].id)))), \
-        "the softphone agent did not connect"
-    yield port
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0, "the softphone agent did not exit cleanly"
+    with softphone_agent(live_server, live_app, settings, sqlite_engine, staff["nurse"].id, "--no-speech",
+                         sip_bind=f"127.0.0.1:{port}"):
+        yield port
 
 
 def test_a_patient_calling_back_rings_the_nurse_who_answers_into_the_call_screen_of_her_callback(
