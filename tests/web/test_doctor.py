@@ -139,3 +139,19 @@ def test_the_patient_page_links_doctors_to_the_results_but_not_nurses(client, au
     assert f'/doctor/patients/{call_data.patient_id}/results" id="results-link"' in page
     nurse, _ = auth_for("nurse")
     assert 'id="results-link"' not in nurse.get(f"/workspace/patients/{call_data.patient_id}").get_data(as_text=True)
+
+
+def test_the_preview_shows_each_question_with_the_nurses_own_controls_disabled(client, auth):
+    """The preview renders the call screen's controls (one shared macro): checkboxes for a multiple choice,
+    option buttons for a single choice, a field with unit and range for a number; none of them can submit."""
+    from scripts_questionnaires.library import LIBRARY_DIR
+
+    auth.login("doctor")
+    source = (LIBRARY_DIR / "hypertension.yaml").read_text(encoding="utf-8")
+    html = client.post("/doctor/scripts/preview", data={"source": source, "csrf_token": auth.csrf}).get_data(
+        as_text=True)
+    symptoms = html.split('data-item-id="symptoms"', 1)[1].split('class="preview-item"', 1)[0]
+    assert symptoms.count('type="checkbox"') == 6 and 'class="option-button"' not in symptoms
+    assert 'title="头痛 / 头晕 / 头疼' in symptoms  # the spoken words of each option, on hover
+    assert 'type="submit"' not in html and 'id="answer-value"' not in html
+    assert html.count("disabled") >= html.count('class="option-button"') + 6
