@@ -75,6 +75,8 @@ def plan_source(session: Session, key: str) -> str:
     data["schedule"] = dict(row.schedule)
     if row.stop_rules:
         data["stop_rules"] = dict(row.stop_rules)
+    if row.escalation:
+        data["escalation"] = list(row.escalation)
     return str(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=None))
 
 

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_PLANS_DIR = Path(__file__).with_name("plans")
 QUESTIONNAIRE_LIBRARY = Path(__file__).resolve().parents[1] / "scripts_questionnaires" / "library"
 KEYS = {"key", "name", "questionnaire", "channel", "team", "priority", "max_attempts", "active", "cohort",
-        "schedule", "stop_rules", "call_windows", "description"}
+        "schedule", "stop_rules", "call_windows", "escalation", "description"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class PlanDefinition:
     active: bool = True
     stop_rules: Mapping[str, str] = field(default_factory=dict)
     call_windows: str = ""
+    escalation: tuple[Channel, ...] = ()  # empty: robot call -> SMS -> nurse (robocall_results.DEFAULT_ESCALATION)
     source: str = ""
 
 
@@ -86,6 +87,7 @@ def parse_plan(data: Any, source: str = "<plan>") -> PlanDefinition:
         parse_windows(windows)
     except CalendarError as exc:
         raise PlanError(f"{source}: call_windows: {exc}") from exc
+    escalation = escalation_from_list(data.get("escalation"), channel, f"{source}: escalation")
     stop = data.get("stop_rules")
     if stop is not None and not isinstance(stop, Mapping):
         raise PlanError(f"{source}: stop_rules must be a mapping such as {{refused: plan}}")
@@ -93,8 +95,27 @@ def parse_plan(data: Any, source: str = "<plan>") -> PlanDefinition:
         key=key, name=str(data["name"]), questionnaire_key=str(data["questionnaire"]), cohort=cohort,
         schedule=schedule, channel=channel, team_key=str(data.get("team") or ""), priority=priority,
         max_attempts=max_attempts, active=bool(data.get("active", True)),
-        stop_rules=stop_rules_from_dict(stop, f"{source}: stop_rules"), call_windows=windows, source=source,
+        stop_rules=stop_rules_from_dict(stop, f"{source}: stop_rules"), call_windows=windows,
+        escalation=escalation, source=source,
     )
+
+
+def escalation_from_list(value: Any, channel: Channel, where: str) -> tuple[Channel, ...]:
+    """``[robot_call, sms, nurse_call]``: where a task that ends unreachable goes next, starting at the plan's own
+    channel; each channel once."""
+    if value is None or value == []:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PlanError(f"{where}: a list of channels such as [robot_call, sms, nurse_call]")
+    try:
+        steps = tuple(Channel(v) for v in value)
+    except ValueError:
+        raise PlanError(f"{where}: channels are {[c.value for c in Channel]}") from None
+    if len(set(steps)) != len(steps):
+        raise PlanError(f"{where}: each channel at most once")
+    if steps[0] is not channel:
+        raise PlanError(f"{where}: starts with the plan's own channel ({channel.value})")
+    return steps
 
 
 def load_plan_file(path: Path) -> PlanDefinition:
@@ -146,6 +167,7 @@ def plan_to_row_values(plan: PlanDefinition, team_id: int | None) -> dict[str, A
         "schedule": schedule_to_dict(plan.schedule), "questionnaire_key": plan.questionnaire_key,
         "channel": plan.channel, "team_id": team_id, "priority": plan.priority, "max_attempts": plan.max_attempts,
         "stop_rules": dict(plan.stop_rules), "call_windows": plan.call_windows,
+        "escalation": [c.value for c in plan.escalation],
     }
 
 
@@ -184,4 +206,5 @@ def definition_from_row(row: FollowUpPlan) -> PlanDefinition:
         priority=row.priority, max_attempts=row.max_attempts, active=row.active,
         stop_rules=stop_rules_from_dict(row.stop_rules, f"plan {row.key}: stop_rules"),
         call_windows=row.call_windows, source=f"plan {row.key}",
+        escalation=escalation_from_list(list(row.escalation or []), Channel(row.channel), f"plan {row.key}: escalation"),
     )

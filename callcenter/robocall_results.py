@@ -116,12 +116,17 @@ def record_robot_call(
     hospital_name: str,
     attempt_id: int | None = None,
     phone_id: int | None = None,
-    escalation: Sequence[Channel] = DEFAULT_ESCALATION,
+    escalation: Sequence[Channel] | None = None,
 ) -> RobotCallRecord:
-    """Apply one finished robot call (``robot`` is the worker's name, e.g. ``w1``)."""
+    """Apply one finished robot call (``robot`` is the worker's name, e.g. ``w1``). ``escalation``: the order of
+    channels after an unreachable robot task; None: the task's plan's ``escalation``, else the default."""
     task = session.get(Task, task_id)
     if task is None:
         raise NotFound(f"task {task_id} does not exist")
+    if escalation is None:
+        plan_row = session.get(FollowUpPlan, task.plan_id) if task.plan_id else None
+        escalation = tuple(Channel(c) for c in plan_row.escalation) if plan_row and plan_row.escalation \
+            else DEFAULT_ESCALATION
     actor = f"robot:{robot}"
     response = None
     if result.answers:

@@ -43,6 +43,8 @@ class FollowUpPlan(SQLModel, table=True):
     max_attempts: int = Field(default=3)
     stop_rules: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     call_windows: str = Field(default="", max_length=200)  # empty: the hospital default
+    # channels in order when a task ends unreachable, e.g. ["robot_call", "sms", "nurse_call"]; empty: the default
+    escalation: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 

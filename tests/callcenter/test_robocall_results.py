@@ -163,11 +163,20 @@ def test_last_unanswered_robot_attempt_escalates_to_sms_and_a_nurse(engine: Engi
     assert (nurse.status, nurse.point, nurse.patient_id) == (TaskStatus.planned, "m1:nurse", world.patient_id)
 
 
-def test_escalation_order_comes_from_the_plan() -> None:
+def test_escalation_order_comes_from_the_plan(sqlite_engine: Engine) -> None:
     robot_nurse = (Channel.robot_call, Channel.nurse_call)
     assert next_channel(robot_nurse, Channel.robot_call) is Channel.nurse_call
     assert next_channel(robot_nurse, Channel.nurse_call) is None
     assert next_channel((Channel.robot_call,), Channel.robot_call) is None
+    # the plan file says: no SMS for this plan, straight to a nurse
+    world = World(sqlite_engine, max_attempts=1)
+    with session_scope(sqlite_engine) as s:
+        s.exec(select(FollowUpPlan)).one().escalation = ["robot_call", "nurse_call"]
+    record = world.record(CallResult("no_answer", FollowUp.retry))
+    assert record.escalated_to is Channel.nurse_call
+    with Session(sqlite_engine) as s:
+        assert s.exec(select(SmsMessage)).first() is None
+        assert s.exec(select(Task).where(Task.channel == Channel.nurse_call)).one().point == "m1:nurse"
 
 
 def test_without_escalation_an_unreachable_task_stays_closed(sqlite_engine: Engine) -> None:

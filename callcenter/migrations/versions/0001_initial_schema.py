@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 01:48:40.514919
+Create Date: 2026-11-26 02:16:10.672354
 
 """
 
@@ -166,6 +166,7 @@ def upgrade() -> None:
         sa.Column("max_attempts", sa.Integer(), nullable=False),
         sa.Column("stop_rules", sa.JSON(), nullable=False),
         sa.Column("call_windows", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("escalation", sa.JSON(), nullable=False),
         sa.Column("created_at", callcenter.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["team_id"],

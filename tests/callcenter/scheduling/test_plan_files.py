@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from callcenter.calendar import CalendarError, CalendarOutOfRange
 from callcenter.call_rules import rules_from_settings
@@ -41,6 +42,10 @@ def test_monthly_chronic_plans_call_every_month_for_two_years():
         ({"stop_rules": {"refused": "restart"}}, "restart"),
         ({"colour": "red"}, "unknown keys"),
         ({"key": "bad key!"}, "letters, digits"),
+        ({"escalation": ["sms", "nurse_call"]}, "escalation: starts with the plan's own channel"),
+        ({"escalation": ["nurse_call", "fax"]}, "escalation: channels are"),
+        ({"escalation": ["nurse_call", "sms", "nurse_call"]}, "each channel at most once"),
+        ({"escalation": "sms"}, "escalation: a list of channels"),
     ],
 )
 def test_bad_plans_name_the_file_and_the_field(change, message):
@@ -79,3 +84,16 @@ def test_rules_from_settings_read_the_override_file(tmp_path: Path):
         rules_from_settings(Settings(calendar_overrides=str(tmp_path / "missing.yaml")))
     with pytest.raises(CalendarError, match="HH:MM"):
         rules_from_settings(Settings(call_window="all day"))
+
+
+def test_a_plan_sets_its_escalation_order_and_it_survives_the_database(session):
+    from callcenter.models import Channel, FollowUpPlan
+    from callcenter.plans_repo import definition_from_row, upsert_plans
+
+    plan = parse_plan({**GOOD, "channel": "robot_call", "escalation": ["robot_call", "nurse_call"]}, "p.yaml")
+    assert plan.escalation == (Channel.robot_call, Channel.nurse_call)
+    assert parse_plan(GOOD, "p.yaml").escalation == ()  # the default order applies
+    upsert_plans(session, [plan])
+    row = session.exec(select(FollowUpPlan).where(FollowUpPlan.key == plan.key)).one()
+    assert row.escalation == ["robot_call", "nurse_call"]
+    assert definition_from_row(row).escalation == plan.escalation
