@@ -13,7 +13,7 @@ them (real-time media threads, ``--normal-priority`` to compare). All N calls st
   longest gap between patient-audio frames inside the worker (any Python work that holds up pjsua2's media
   clock shows in both),
 - how many calls ended with the right outcome (completed) and how many answers were keys / speech,
-- the CPU of the round's processes, and calls completed per hour at that concurrency (N × 3600 / round time).
+- the CPU of the workers, their ASR processes and SIPp during the calls, and calls completed per hour at that concurrency (N × 3600 / round time).
 
 Run: ``python bench/robocalls.py`` (rounds of 16, 24, 32 and 40 calls) or ``--levels 40,48``; ``--quick`` (8).
 """
@@ -27,7 +27,6 @@ import logging
 import math
 import multiprocessing as mp
 import os
-import resource
 import socket
 import statistics
 import struct
@@ -305,6 +304,21 @@ def setup_db(url: str, calls: int) -> None:
     engine.dispose()
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time so far of these processes and their children (the workers' ASR processes), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, list(pids)
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            todo += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            continue  # ended
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def korean_answers(script: ReminderScript) -> ReminderScript:
     """The recall script with Korean phrases for the decision (and Korean identity phrases via the locale)."""
     options = tuple(dataclasses.replace(o, phrases=KO_DECISION.get(o.value, o.phrases))
@@ -357,7 +371,8 @@ def run_level(calls: int, sip_port: int, spoken_share: float, model: str, priori
         jobs = [service.next_job() for _ in range(calls)]  # prompts synthesised here, before any call starts
         try:
             pool.start(timeout_s=300)
-            usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            pids = [p.pid for p in pool.processes] + [line.proc.pid for line in lines]
+            cpu0 = cpu_seconds(pids)
             load0 = os.getloadavg()[0]
             t0 = time.monotonic()
             for job in jobs:
@@ -365,13 +380,13 @@ def run_level(calls: int, sip_port: int, spoken_share: float, model: str, priori
                 pool.submit(job)
             service.run(pool, threading.Event(), once=True, idle_s=1.0)
             wall = time.monotonic() - t0
+            cpu = cpu_seconds(pids) - cpu0
             load1 = os.getloadavg()[0]
         finally:
             pool.stop()
             for line in lines:
                 line.stop()
             stop.set()
-        usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         rtp_gaps, user_gaps, packets, worst_at, late = out.get(timeout=30)
         sink.join(10)
         with Session(engine) as s:
@@ -380,7 +395,6 @@ def run_level(calls: int, sip_port: int, spoken_share: float, model: str, priori
         engine.dispose()
         recordings = sum(1 for _ in (work / "rec").rglob("*.wav")) if record else 0
     tap_gaps = sorted(r.max_frame_gap_ms for r in pool.reports_seen)
-    cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
     completed = outcomes.count("completed")
     return {
         "calls": calls, "workers": workers, "spoken": spoken, "recordings": recordings, "completed": completed, "wall": wall,
@@ -431,8 +445,8 @@ def main() -> None:
     print(f"sustained without an RTP gap over 100 ms and every call completed: {sustained} concurrent robot calls")
     print("rtp_gap: longest pause between two RTP packets of a robot's audio, by the kernel's receive times at the "
           "patient side (20 ms is perfect); sniffer_gap: the same as the sniffing process saw it (includes its own "
-          "scheduling delays); tap_gap: longest pause between patient-audio frames inside the worker; cpu: all "
-          "processes of the round (workers, ASR, SIPp, sniffer) in % of 2 cores; load: 1-min load average during "
+          "scheduling delays); tap_gap: longest pause between patient-audio frames inside the worker; cpu: "
+          "telephony workers, their ASR processes and SIPp while the calls ran, in % of 2 cores; load: 1-min load average during "
           "the round (other work on the 2 cores inflates gaps)")
 
 
