@@ -62,6 +62,8 @@ def simulator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[demo_l
     sims = demo_line.start_simulators((persona,))
     yield sims[0]
     demo_line.stop_simulators(sims)
+    if sims[0].process.stdout is not None:  # its call summaries (what it heard and said): shown when a test fails
+        print("patient simulator:", sims[0].process.stdout.read())
 
 
 @pytest.fixture
