@@ -62,6 +62,7 @@ from callcenter.tasks import OPEN, RANK_DUE, cancel_open
 logger = logging.getLogger(__name__)
 
 ACTOR = "planner"
+INSERT_BATCH = 50_000  # patient ids per INSERT statement (bounded trigger queue and RETURNING set)
 _TASK = Task.__table__  # type: ignore[attr-defined]
 _UNIQUE_POINT = ["plan_id", "patient_id", "anchor_encounter_id", "point"]  # uq_task_point, the idempotence key
 
@@ -174,7 +175,8 @@ class _Scope:
     patient_ids: Sequence[int] | None
 
     def matching(self, *, latest: bool, extra: Sequence[ColumnElement[bool]] = ()) -> Select[Any]:
-        """Matching encounters (eid, pid, day[, rn]); rn = 1 marks each patient's latest (day, id)."""
+        """Matching encounters (eid, pid, day[, rn, n]); rn = 1 marks each patient's latest (day, id) and n counts
+        the patient's matching encounters."""
         anchor = func.coalesce(Encounter.discharged_at, Encounter.admitted_at)
         conds = encounter_conditions(self.defn.cohort, today=self.today, tz=self.zone)
         conds += [anchor >= self.since, col(Patient.do_not_call).is_(False), *extra]
@@ -185,6 +187,7 @@ class _Scope:
         if latest:
             cols.append(func.row_number().over(partition_by=col(Encounter.patient_id),
                                                order_by=(self.day.desc(), col(Encounter.id).desc())).label("rn"))
+            cols.append(func.count().over(partition_by=col(Encounter.patient_id)).label("n"))
         return core_select(*cols).join(Patient, col(Patient.id) == Encounter.patient_id).where(and_(*conds))
 
 
@@ -204,25 +207,61 @@ def _fill_stopped(conn: Connection, plan: FollowUpPlan, scopes: dict[str, str]) 
         conds.append(and_(col(Task.plan_id) == plan.id, col(Task.final_outcome).in_(codes_plan)))
     if codes_patient:
         conds.append(col(Task.final_outcome).in_(codes_patient))
-    added = 0
     if conds:
-        added = int(conn.execute(_STOPPED.insert().from_select(
-            ["patient_id"], select(Task.patient_id).where(or_(*conds)).distinct())).rowcount or 0)
+        conn.execute(_STOPPED.insert().from_select(["patient_id"],
+                                                   select(Task.patient_id).where(or_(*conds)).distinct()))
     conn.exec_driver_sql(f"ANALYZE {_STOPPED.name}")
-    return added
+    return int(conn.execute(core_select(func.count()).select_from(_STOPPED)).scalar_one())
 
 
-def _not_stopped() -> ColumnElement[bool]:
-    return ~exists().where(_STOPPED.c.patient_id == Encounter.patient_id)
+def _not_stopped(patient_id: Any) -> ColumnElement[bool]:
+    return ~exists().where(_STOPPED.c.patient_id == patient_id)
 
 
-def _cancel_superseded(session: Session, plan: FollowUpPlan, scope: _Scope, now: datetime) -> int:
+# The anchors of this run (restart: each patient's latest matching stay, with the number of matching stays she
+# has): ONE pass over the encounters, which the counts, the cancellations and the insert all read.
+_ANCHORS = Table(
+    "_plan_anchor", MetaData(),
+    Column("patient_id", Integer, primary_key=True),
+    Column("encounter_id", Integer, primary_key=True),
+    Column("day", Date, nullable=False),
+    Column("encounters", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _fill_anchors(conn: Connection, scope: _Scope, *, restart: bool) -> tuple[int, int]:
+    """``_plan_anchor`` := the run's anchors; returns (matching encounters, patients)."""
+    _ANCHORS.create(conn, checkfirst=True)
+    conn.execute(_ANCHORS.delete())
+    m = scope.matching(latest=restart).subquery("m")
+    if restart:
+        rows = core_select(m.c.pid, m.c.eid, m.c.day, m.c.n).where(m.c.rn == 1)
+    else:
+        rows = core_select(m.c.pid, m.c.eid, m.c.day, literal(1, Integer))
+    conn.execute(_ANCHORS.insert().from_select(["patient_id", "encounter_id", "day", "encounters"], rows))
+    conn.exec_driver_sql(f"ANALYZE {_ANCHORS.name}")
+    a = _ANCHORS.c
+    patients = func.count() if restart else func.count(distinct(a.patient_id))
+    encounters, n = conn.execute(core_select(func.coalesce(func.sum(a.encounters), 0), patients)).one()
+    return int(encounters), int(n)
+
+
+def _anchor_batches(conn: Connection, size: int) -> list[tuple[int, int]]:
+    """Ranges of patient ids (lo, hi], ``size`` ids wide, covering ``_plan_anchor`` (min and max come from its
+    primary key; a range without anchors costs one index probe)."""
+    lo, hi = conn.execute(core_select(func.min(_ANCHORS.c.patient_id), func.max(_ANCHORS.c.patient_id))).one()
+    if lo is None:
+        return []
+    return [(start, start + size) for start in range(int(lo) - 1, int(hi), size)]
+
+
+def _cancel_superseded(session: Session, plan: FollowUpPlan, now: datetime) -> int:
     """Open tasks of this plan anchored on another stay than the patient's latest matching one."""
-    open_of_plan = (Task.plan_id == plan.id, col(Task.status).in_(OPEN))
-    has_open = col(Encounter.patient_id).in_(select(Task.patient_id).where(*open_of_plan))
-    latest = scope.matching(latest=True, extra=[has_open]).subquery("latest")
-    stale = (select(Task.id).join(latest, latest.c.pid == Task.patient_id)
-             .where(latest.c.rn == 1, *open_of_plan, col(Task.anchor_encounter_id).is_distinct_from(latest.c.eid)))
+    a = _ANCHORS.c
+    stale = (select(Task.id).join(_ANCHORS, a.patient_id == Task.patient_id)
+             .where(Task.plan_id == plan.id, col(Task.status).in_(OPEN),
+                    col(Task.anchor_encounter_id).is_distinct_from(a.encounter_id)))
     stale_ids = list(session.exec(stale).all())
     cancelled = 0
     for i in range(0, len(stale_ids), 1000):
@@ -242,8 +281,8 @@ _CREATION_EVENTS = text(
 
 
 def _insert_tasks(conn: Connection, plan: FollowUpPlan, candidates: Select[Any], now: datetime) -> int:
-    """INSERT the candidate tasks (pid, eid, point, due_at, window_end_at) that do not exist yet, and their
-    creation events; returns how many tasks were created."""
+    """INSERT the candidate tasks (pid, eid, point, due_at, window_end_at) that do not exist yet; on PostgreSQL
+    also their creation events, returning how many tasks were created."""
     c = candidates.subquery("candidate")
     prio = plan.priority
     values: dict[str, Any] = {
@@ -271,9 +310,13 @@ def _insert_tasks(conn: Connection, plan: FollowUpPlan, candidates: Select[Any],
                    literal(TaskStatus.planned.value, String), literal("generated", String)))
         recorded = events.returning(col(TaskEvent.id)).cte("recorded")
         return int(conn.execute(select(func.count()).select_from(recorded)).scalar_one())
-    after_id = int(conn.execute(select(func.coalesce(func.max(Task.id), 0))).scalar_one() or 0)
     conn.execute(sqlite.insert(Task).from_select(list(values), source).on_conflict_do_nothing(
         index_elements=_UNIQUE_POINT))
+    return 0  # counted by _record_creation
+
+
+def _record_creation(conn: Connection, plan: FollowUpPlan, now: datetime, after_id: int) -> int:
+    """SQLite: one TaskEvent ('' -> planned) per task this run created; returns how many."""
     result = conn.execute(_CREATION_EVENTS, {"now": now, "actor": ACTOR, "plan_id": plan.id, "after_id": after_id})
     return int(result.rowcount or 0)
 
@@ -296,25 +339,27 @@ def plan_one(session: Session, plan: FollowUpPlan, *, now: datetime, rules: Call
     restart = defn.stop_rules.get("readmitted", "restart") == "restart"
     report.plans += 1
 
-    everyone = scope.matching(latest=False).subquery("m")
-    encounters, patients = conn.execute(select(func.count(), func.count(distinct(everyone.c.pid)))).one()
-    report.encounters += int(encounters)
-    report.patients += int(patients)
+    encounters, patients = _fill_anchors(conn, scope, restart=restart)
+    report.encounters += encounters
+    report.patients += patients
+    a = _ANCHORS.c
     if _fill_stopped(conn, plan, dict(defn.stop_rules)) and patients:
-        stopped = scope.matching(latest=False, extra=[~_not_stopped()]).subquery("stopped")
-        report.skipped_stopped += int(conn.execute(select(func.count(distinct(stopped.c.pid)))).scalar_one())
+        report.skipped_stopped += int(conn.execute(core_select(func.count(distinct(a.patient_id))).where(
+            ~_not_stopped(a.patient_id))).scalar_one())
     if restart and patients:
-        report.cancelled_readmitted += _cancel_superseded(session, plan, scope, now)
+        report.cancelled_readmitted += _cancel_superseded(session, plan, now)
     if not patients or not _fill_points(conn, defn.schedule, policy, first_day=first_day, last_day=last_day,
                                         today=today, horizon_days=rules.horizon_days):
         return report
     conn.exec_driver_sql(f"ANALYZE {_POINTS.name}")
-    m = scope.matching(latest=restart, extra=[_not_stopped()]).subquery("m")
-    candidates = core_select(m.c.pid, m.c.eid, _POINTS.c.point, _POINTS.c.due_at, _POINTS.c.window_end_at).where(
-        _POINTS.c.day == m.c.day)
-    if restart:
-        candidates = candidates.where(m.c.rn == 1)
-    report.created += _insert_tasks(conn, plan, candidates, now)
+    after_id = int(conn.execute(select(func.coalesce(func.max(Task.id), 0))).scalar_one() or 0)
+    for lo, hi in _anchor_batches(conn, INSERT_BATCH):
+        candidates = core_select(a.patient_id.label("pid"), a.encounter_id.label("eid"), _POINTS.c.point,
+                                 _POINTS.c.due_at, _POINTS.c.window_end_at).where(
+            _POINTS.c.day == a.day, a.patient_id > lo, a.patient_id <= hi, _not_stopped(a.patient_id))
+        report.created += _insert_tasks(conn, plan, candidates, now)
+    if conn.dialect.name == "sqlite":
+        report.created += _record_creation(conn, plan, now, after_id)
     return report
 
 

@@ -4,6 +4,7 @@ from zoneinfo import ZoneInfo
 from sched_world import SH, local
 from sqlmodel import select
 
+from callcenter import generation
 from callcenter.call_rules import CallRules
 from callcenter.db import session_scope
 from callcenter.generation import plan_all, plan_patients
@@ -125,3 +126,18 @@ def test_the_anchor_is_the_local_discharge_day_on_both_sides_of_a_summer_time_ch
                  rules=CallRules(timezone="America/New_York", horizon_days=30))
     due = {t.patient_id: t.due_at.astimezone(ny).date() for t in tasks(engine)}
     assert due == {pid: at.date() + timedelta(days=14) for pid, at in discharges.items()}
+
+
+def test_planning_in_several_insert_batches_creates_every_task_once(engine, hospital, rules, monkeypatch):
+    monkeypatch.setattr(generation, "INSERT_BATCH", 2)  # patient ids per INSERT: five patients span three batches
+    hospital.plan()
+    for _ in range(5):
+        hospital.stay(hospital.patient(), date(2025, 9, 10))
+    with session_scope(engine) as s:
+        first = plan_all(s, now=local(2025, 9, 12, 2, 0), rules=rules)
+    with session_scope(engine) as s:
+        again = plan_all(s, now=local(2025, 9, 12, 2, 0), rules=rules)
+        events = s.exec(select(TaskEvent)).all()
+    got = tasks(engine)
+    assert (first.created, again.created, first.patients) == (10, 0, 5)
+    assert len({t.patient_id for t in got}) == 5 and sorted(e.task_id for e in events) == [t.id for t in got]
