@@ -26,7 +26,19 @@ from sqlalchemy.engine import Engine
 
 from callcenter import board, migrate, outcomes, qa, statistics_queries
 from callcenter.db import make_engine, session_scope
-from callcenter.models import CallAttempt, Encounter, FollowUpPlan, Patient, Role, Task, Team, User
+from callcenter.models import (
+    Answer,
+    CallAttempt,
+    Encounter,
+    FollowUpPlan,
+    Patient,
+    Questionnaire,
+    Response,
+    Role,
+    Task,
+    Team,
+    User,
+)
 from callcenter.statistics import Dimension
 from callcenter.statistics_queries import Filters
 
@@ -55,6 +67,10 @@ def populate(engine: Engine, tasks: int, seed: int = 7) -> None:
         nurse_ids = [n.id for n in nurses]
         plan_ids = [p.id for p in plans]
         team_ids = [t.id for t in teams]
+        form = Questionnaire(key="q", version=1, title="出院随访")
+        s.add(form)
+        s.flush()
+        form_id = form.id
     patients = tasks // 2
     with engine.begin() as conn:
         conn.execute(insert(Patient), [{"name": f"患者{i}", "source_system": "b", "mrn": str(i)} for i in range(patients)])
@@ -94,13 +110,30 @@ def populate(engine: Engine, tasks: int, seed: int = 7) -> None:
             conn.execute(insert(Task), task_rows[i:i + 5000])
         for i in range(0, len(attempt_rows), 5000):
             conn.execute(insert(CallAttempt), attempt_rows[i:i + 5000])
-    print(f"  populated {tasks} tasks, {len(attempt_rows)} call attempts")
+        # every completed task has a response with three answers (a choice, blood pressure, a multi-choice)
+        done = [i + 1 for i, row in enumerate(task_rows) if row["status"] == "completed"]
+        response_rows = [{"questionnaire_id": form_id, "patient_id": task_rows[t - 1]["patient_id"], "task_id": t,
+                          "status": "completed", "run_state": {}, "scores": {}} for t in done]
+        for i in range(0, len(response_rows), 5000):
+            conn.execute(insert(Response), response_rows[i:i + 5000])
+        answer_rows = []
+        for r, _task_id in enumerate(done):
+            answer_rows += [
+                {"response_id": r + 1, "item_id": "feeling", "value": rng.choice(("better", "same", "worse"))},
+                {"response_id": r + 1, "item_id": "bp", "value": {"systolic": rng.randrange(110, 150, 10),
+                                                                  "diastolic": rng.randrange(70, 95, 5)}},
+                {"response_id": r + 1, "item_id": "symptoms",
+                 "value": rng.sample(("cough", "dizzy", "tired"), rng.randrange(0, 3))}]
+        for i in range(0, len(answer_rows), 5000):
+            conn.execute(insert(Answer), answer_rows[i:i + 5000])
+    print(f"  populated {tasks} tasks, {len(attempt_rows)} call attempts, {len(answer_rows)} answers")
 
 
 def timed(label: str, fn):  # noqa: ANN001, ANN201 - a tiny local timer
     t0 = time.perf_counter()
     result = fn()
-    print(f"  {label}: {time.perf_counter() - t0:.2f} s")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"  {label}: {time.perf_counter() - t0:.2f} s   (load {load})")
     return result
 
 
@@ -111,7 +144,8 @@ def run(engine: Engine, tasks: int) -> None:
         with session_scope(engine) as s:
             report = timed(f"statistics 30 days by {dimension.value}",
                            lambda: statistics_queries.build_report(s, period, dimension, SH))  # noqa: B023
-    print(f"    total: {report.total.tasks_due} tasks, {report.total.calls} calls, RR1 {report.total.rates.rr1:.3f}")
+    print(f"    total: {report.total.tasks_due} tasks, {report.total.calls} calls, RR1 {report.total.rates.rr1:.3f}, "
+          f"{sum(sum(c.values()) for c in report.answers.values())} answers")
     with session_scope(engine) as s:
         timed("statistics one department, 30 days", lambda: statistics_queries.build_report(
             s, Filters(period.start, period.end, department="心内科"), Dimension.plan, SH))

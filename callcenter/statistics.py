@@ -1,18 +1,18 @@
 """Follow-up statistics (pure): tasks due / completed / unreachable, contact and completion rates, AAPOR
 RR1 / CON1 / REF1, calls per hour, talk and wrap-up time, answer distributions and daily trends.
 
-Input is plain facts (``TaskFact``, ``AttemptFact``, ``AnswerFact``) loaded by ``callcenter.statistics_queries``;
-every formula is written out in docs/statistics.md. Nothing here touches the database or the clock.
+Input is counts the database has already added up (``TaskCounts``, ``CallCounts``, per group and per local day
+and hour; ``callcenter.statistics_queries`` runs the GROUP BY queries); every formula is written out in
+docs/statistics.md. Nothing here touches the database or the clock.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import date
 
 NOT_ATTEMPTED = "未拨打"
 ROBOT = "机器人"
@@ -58,49 +58,24 @@ def aapor_class(code: str) -> AaporClass | None:
     return None
 
 
-def _code_key(code: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in code.split("."))
+def _code_key(code: str) -> tuple[tuple[int, ...], str]:
+    return tuple(int(p) for p in code.split(".")), code
+
+
+def disposition_ranks(codes: Iterable[str]) -> dict[str, int]:
+    """Each AAPOR code -> its rank in disposition order, 0 the most informative (1.1 < 1.2 < 2.x < 3.x < 4.x,
+    numerically: 2.2 < 2.11). A case's disposition is its attempts' code of lowest rank, so the database can take
+    the minimum of ranks. Codes that are not AAPOR (empty, a hospital's own) have no rank."""
+    valid = sorted({c.strip() for c in codes if aapor_class(c) is not None}, key=_code_key)
+    return {code: rank for rank, code in enumerate(valid)}
 
 
 def disposition(codes: Iterable[str]) -> str | None:
     """A case's final AAPOR code: the lowest code among its attempts (1.1 < 1.2 < 2.x < 3.x < 4.x), so a
     completion outranks a refusal, any contact outranks a non-contact, and unknown eligibility outranks
     "not eligible" on one number (the patient may be reachable on another)."""
-    valid = [c.strip() for c in codes if aapor_class(c) is not None]
-    return min(valid, key=_code_key) if valid else None
-
-
-@dataclass(frozen=True)
-class TaskFact:
-    task_id: int
-    due_at: datetime
-    status: str  # TaskStatus value
-    department: str
-    plan: str
-    channel: str
-
-
-@dataclass(frozen=True)
-class AttemptFact:
-    attempt_id: int
-    task_id: int | None
-    user_id: int | None
-    nurse: str  # display label; ROBOT for robot calls
-    started_at: datetime
-    answered_at: datetime | None
-    ended_at: datetime | None
-    wrapped_up_at: datetime | None
-    outcome_code: str | None
-    aapor: str  # the outcome's AAPOR code ("" when unknown)
-    contacted: bool
-
-
-@dataclass(frozen=True)
-class AnswerFact:
-    task_id: int | None
-    questionnaire_key: str
-    item_id: str
-    value: str  # the value as displayed (lists joined with "+")
+    ranks = disposition_ranks(codes)
+    return min(ranks, key=ranks.__getitem__) if ranks else None
 
 
 @dataclass(frozen=True)
@@ -144,10 +119,61 @@ class Report:
     answers: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # (questionnaire, item) -> counts
 
 
-def aapor_rates(classes: Counter[AaporClass]) -> Rates:
+def _zero_classes() -> dict[AaporClass, int]:
+    return dict.fromkeys(AaporClass, 0)
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """Counts over a set of tasks due in the period; groups add up to the total."""
+
+    tasks_due: int = 0
+    completed: int = 0
+    unreachable: int = 0
+    cancelled: int = 0
+    attempted: int = 0  # tasks with at least one call attempt (any day, anyone)
+    contacted: int = 0  # tasks with at least one attempt whose outcome is ``contacted``
+    dispositions: Mapping[AaporClass, int] = field(default_factory=_zero_classes)  # cases by final AAPOR class
+
+    def __add__(self, other: TaskCounts) -> TaskCounts:
+        return TaskCounts(
+            self.tasks_due + other.tasks_due, self.completed + other.completed, self.unreachable + other.unreachable,
+            self.cancelled + other.cancelled, self.attempted + other.attempted, self.contacted + other.contacted,
+            {c: self.dispositions.get(c, 0) + other.dispositions.get(c, 0) for c in AaporClass})
+
+
+@dataclass(frozen=True)
+class CallCounts:
+    """Counts over a set of call attempts started in the period; groups add up to the total."""
+
+    calls: int = 0
+    answered_calls: int = 0  # with answered_at and ended_at
+    talk_us_total: int = 0  # ended_at - answered_at over the answered calls, microseconds (sums stay exact)
+    wrapped_calls: int = 0  # with ended_at and wrapped_up_at
+    wrap_up_us_total: int = 0  # wrapped_up_at - ended_at over them, microseconds
+
+    def __add__(self, other: CallCounts) -> CallCounts:
+        return CallCounts(self.calls + other.calls, self.answered_calls + other.answered_calls,
+                          self.talk_us_total + other.talk_us_total, self.wrapped_calls + other.wrapped_calls,
+                          self.wrap_up_us_total + other.wrap_up_us_total)
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    """One local day of the trend: tasks due that day, those completed, calls started that day."""
+
+    due: int = 0
+    completed: int = 0
+    calls: int = 0
+
+    def __add__(self, other: DayCounts) -> DayCounts:
+        return DayCounts(self.due + other.due, self.completed + other.completed, self.calls + other.calls)
+
+
+def aapor_rates(classes: Mapping[AaporClass, int]) -> Rates:
     """RR1 = I / (I+P+R+NC+O+U); CON1 = (I+P+R+O) / (I+P+R+O+NC+U); REF1 = R / (I+P+R+NC+O+U)."""
-    i, p, r, nc, o, u = (classes[c] for c in (AaporClass.I, AaporClass.P, AaporClass.R, AaporClass.NC,
-                                               AaporClass.O, AaporClass.U))
+    i, p, r, nc, o, u = (classes.get(c, 0) for c in (AaporClass.I, AaporClass.P, AaporClass.R, AaporClass.NC,
+                                                      AaporClass.O, AaporClass.U))
     denominator = i + p + r + nc + o + u
     if denominator == 0:
         return Rates(None, None, None)
@@ -158,118 +184,49 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def figures(key: str, tasks: Sequence[TaskFact], attempts: Sequence[AttemptFact],
-            case_attempts: Sequence[AttemptFact] | None = None) -> Figures:
-    """The figures of one group: ``tasks`` due in the period and the calls (``attempts``) counted for it.
-
-    Task outcomes (attempted, contacted, AAPOR disposition) look at every attempt of the group's tasks in
-    ``case_attempts`` (default: ``attempts``), whoever made it and whichever day."""
-    task_ids = {t.task_id for t in tasks}
-    by_task: dict[int, list[AttemptFact]] = defaultdict(list)
-    for attempt in attempts if case_attempts is None else case_attempts:
-        if attempt.task_id in task_ids:
-            by_task[attempt.task_id].append(attempt)
-    status = Counter(t.status for t in tasks)
-    classes: Counter[AaporClass] = Counter()
-    for task_attempts in by_task.values():
-        code = disposition(a.aapor for a in task_attempts)
-        cls = aapor_class(code) if code else None
-        if cls is not None:
-            classes[cls] += 1
-    talk = [(a.ended_at - a.answered_at).total_seconds() for a in attempts if a.answered_at and a.ended_at]
-    wrap = [(a.wrapped_up_at - a.ended_at).total_seconds() for a in attempts if a.ended_at and a.wrapped_up_at]
-    attempted = len(by_task)
-    contacted = sum(1 for rows in by_task.values() if any(a.contacted for a in rows))
-    countable = len(tasks) - status["cancelled"]
+def figures(key: str, tasks: TaskCounts, calls: CallCounts) -> Figures:
+    """The figures of one group from its task counts (tasks due in the period; attempted, contacted and AAPOR
+    disposition judged on every attempt of those tasks) and its call counts (calls started in the period)."""
+    countable = tasks.tasks_due - tasks.cancelled
     return Figures(
-        key=key, tasks_due=len(tasks), completed=status["completed"], unreachable=status["unreachable"],
-        cancelled=status["cancelled"], attempted=attempted, contacted=contacted,
-        contact_rate=_ratio(contacted, attempted), completion_rate=_ratio(status["completed"], countable),
-        dispositions={c.value: classes[c] for c in AaporClass}, rates=aapor_rates(classes),
-        calls=len(attempts), answered_calls=len(talk), talk_s_total=sum(talk),
-        talk_s_mean=_ratio(sum(talk), len(talk)), wrap_up_s_mean=_ratio(sum(wrap), len(wrap)),
+        key=key, tasks_due=tasks.tasks_due, completed=tasks.completed, unreachable=tasks.unreachable,
+        cancelled=tasks.cancelled, attempted=tasks.attempted, contacted=tasks.contacted,
+        contact_rate=_ratio(tasks.contacted, tasks.attempted), completion_rate=_ratio(tasks.completed, countable),
+        dispositions={c.value: tasks.dispositions.get(c, 0) for c in AaporClass}, rates=aapor_rates(tasks.dispositions),
+        calls=calls.calls, answered_calls=calls.answered_calls, talk_s_total=calls.talk_us_total / 1e6,
+        talk_s_mean=_ratio(calls.talk_us_total / 1e6, calls.answered_calls),
+        wrap_up_s_mean=_ratio(calls.wrap_up_us_total / 1e6, calls.wrapped_calls),
     )
 
 
-def _task_keys(dimension: Dimension, tasks: Sequence[TaskFact], attempts: Sequence[AttemptFact],
-               zone: tzinfo) -> dict[int, str]:
-    if dimension is Dimension.nurse:  # a task belongs to whoever made its last attempt
-        last: dict[int, AttemptFact] = {}
-        for a in sorted(attempts, key=lambda a: (a.started_at, a.attempt_id)):
-            if a.task_id is not None:
-                last[a.task_id] = a
-        return {t.task_id: (last[t.task_id].nurse if t.task_id in last else NOT_ATTEMPTED) for t in tasks}
-    pick: dict[Dimension, Callable[[TaskFact], str]] = {
-        Dimension.total: lambda t: "",
-        Dimension.department: lambda t: t.department or "—",
-        Dimension.plan: lambda t: t.plan or "—",
-        Dimension.day: lambda t: t.due_at.astimezone(zone).date().isoformat(),
-    }
-    return {t.task_id: pick[dimension](t) for t in tasks}
-
-
 def report(
-    tasks: Sequence[TaskFact],
-    attempts: Sequence[AttemptFact],
-    answers: Sequence[AnswerFact],
     *,
     start: date,
     end: date,
     dimension: Dimension,
-    zone: tzinfo,
-    case_attempts: Sequence[AttemptFact] | None = None,
+    tasks: Mapping[str, TaskCounts],
+    calls: Mapping[str, CallCounts],
+    total_calls: CallCounts,
+    calls_by_hour: Sequence[int],
+    days: Mapping[date, DayCounts],
+    answers: Mapping[tuple[str, str], Mapping[str, int]],
 ) -> Report:
     """Figures for the whole period and per group of ``dimension``.
 
-    ``attempts`` are the calls started in the period; ``case_attempts`` every attempt of the period's tasks
-    (default ``attempts``), which decide whether a task was attempted, contacted and its AAPOR disposition.
-    Calls follow their task's group (by day and by nurse: their own day and nurse); calls without a task
-    (rare manual calls) count only in the total, by day and by nurse."""
-    cases = attempts if case_attempts is None else case_attempts
-    task_key = _task_keys(dimension, tasks, cases, zone)
-    groups_tasks: dict[str, list[TaskFact]] = defaultdict(list)
-    for t in tasks:
-        groups_tasks[task_key[t.task_id]].append(t)
-    groups_attempts: dict[str, list[AttemptFact]] = defaultdict(list)
-    for a in attempts:
-        if dimension is Dimension.nurse:
-            groups_attempts[a.nurse].append(a)
-        elif dimension is Dimension.day:
-            groups_attempts[a.started_at.astimezone(zone).date().isoformat()].append(a)
-        elif a.task_id is not None and a.task_id in task_key:
-            groups_attempts[task_key[a.task_id]].append(a)
-    # per nurse, the task-based figures count the tasks whose last call was hers; the call figures all her calls
-    keys = sorted(set(groups_tasks) | (set(groups_attempts) if dimension in (Dimension.nurse, Dimension.day) else set()))
-    cases_by_task: dict[int, list[AttemptFact]] = defaultdict(list)
-    for a in cases:
-        if a.task_id is not None:
-            cases_by_task[a.task_id].append(a)
-
-    def group_cases(group: list[TaskFact]) -> list[AttemptFact]:
-        return [a for t in group for a in cases_by_task.get(t.task_id, ())]
-
-    groups = tuple(figures(k, groups_tasks.get(k, []), groups_attempts.get(k, []), group_cases(groups_tasks.get(k, [])))
+    ``tasks`` and ``calls`` are counted per group key. A task belongs to one group (per nurse: the nurse of its last
+    call, ``NOT_ATTEMPTED`` if none); a call follows its task's group, except by day and by nurse (its own day and
+    nurse). ``total_calls`` counts every call of the period: per department or plan it also holds calls on tasks
+    not due in the period (e.g. a callback from last week) and calls without a task, which are in no group."""
+    total_tasks = sum(tasks.values(), TaskCounts())
+    keys = sorted(set(tasks) | (set(calls) if dimension in (Dimension.nurse, Dimension.day) else set()))
+    groups = tuple(figures(k, tasks.get(k, TaskCounts()), calls.get(k, CallCounts()))
                    for k in keys) if dimension is not Dimension.total else ()
-    hours = [0] * 24
-    for a in attempts:
-        hours[a.started_at.astimezone(zone).hour] += 1
-    return Report(start, end, dimension, figures("合计", tasks, attempts, cases), groups, tuple(hours),
-                  _trend(tasks, attempts, start, end, zone), answer_distribution(answers))
+    period = [date.fromordinal(start.toordinal() + i) for i in range(max((end - start).days, 0))]
+    trend = tuple((d, c.due, c.completed, c.calls) for d, c in ((d, days.get(d, DayCounts())) for d in period))
+    return Report(start, end, dimension, figures("合计", total_tasks, total_calls), groups, tuple(calls_by_hour),
+                  trend, answer_distribution(answers))
 
 
-def _trend(tasks: Sequence[TaskFact], attempts: Sequence[AttemptFact], start: date, end: date,
-           zone: tzinfo) -> tuple[tuple[date, int, int, int], ...]:
-    due: Counter[date] = Counter(t.due_at.astimezone(zone).date() for t in tasks)
-    done: Counter[date] = Counter(t.due_at.astimezone(zone).date() for t in tasks if t.status == "completed")
-    calls: Counter[date] = Counter(a.started_at.astimezone(zone).date() for a in attempts)
-    days = (end - start).days
-    return tuple((d, due[d], done[d], calls[d]) for d in (date.fromordinal(start.toordinal() + i)
-                                                          for i in range(max(days, 0))))
-
-
-def answer_distribution(answers: Iterable[AnswerFact]) -> dict[tuple[str, str], dict[str, int]]:
-    """(questionnaire, item) -> {value: count}, values in descending count order."""
-    counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    for a in answers:
-        counts[(a.questionnaire_key, a.item_id)][a.value] += 1
-    return {key: dict(c.most_common()) for key, c in sorted(counts.items())}
+def answer_distribution(counts: Mapping[tuple[str, str], Mapping[str, int]]) -> dict[tuple[str, str], dict[str, int]]:
+    """(questionnaire, item) -> {value: count}, keys sorted, values in descending count order (ties by value)."""
+    return {key: dict(sorted(counts[key].items(), key=lambda vc: (-vc[1], vc[0]))) for key in sorted(counts)}

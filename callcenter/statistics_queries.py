@@ -7,14 +7,17 @@ team's.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from typing import Any
 
+from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, literal, null, or_, true
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from callcenter import statistics
+from callcenter import local_time_sql, statistics
 from callcenter.models import (
     Answer,
     CallAttempt,
@@ -24,10 +27,11 @@ from callcenter.models import (
     Questionnaire,
     Response,
     Task,
+    TaskStatus,
     Team,
     User,
 )
-from callcenter.statistics import AnswerFact, AttemptFact, Dimension, Report, TaskFact
+from callcenter.statistics import CallCounts, DayCounts, Dimension, Report, TaskCounts
 
 
 @dataclass(frozen=True)
@@ -60,80 +64,192 @@ def choices(session: Session) -> Choices:
     return Choices(tuple(sorted(departments)), plans, nurses)
 
 
-def _tasks(session: Session, filters: Filters, zone: tzinfo) -> list[TaskFact]:
-    start_at, end_at = filters.bounds(zone)
-    query = (
-        sa_select(col(Task.id), col(Task.due_at), col(Task.status), col(Task.channel), col(Encounter.department),
-                  col(Team.department), col(FollowUpPlan.key), col(FollowUpPlan.name))
-        .join(Encounter, col(Task.anchor_encounter_id) == col(Encounter.id), isouter=True)
-        .join(Team, col(Task.team_id) == col(Team.id), isouter=True)
-        .join(FollowUpPlan, col(Task.plan_id) == col(FollowUpPlan.id), isouter=True)
-        .where(col(Task.due_at) >= start_at, col(Task.due_at) < end_at)
-    )
-    if filters.plan_key:
-        query = query.where(col(FollowUpPlan.key) == filters.plan_key)
+class _Scope:
+    """The SQL pieces one report is built from: the period's bounds, local day / hour expressions, the outcome
+    table as CASE ranks, and the filters."""
+
+    def __init__(self, session: Session, filters: Filters, zone: tzinfo) -> None:
+        self.filters = filters
+        self.start_at, self.end_at = filters.bounds(zone)
+        self.zone = zone
+        found = session.execute(sa_select(col(Outcome.code), col(Outcome.aapor), col(Outcome.contacted))).all()
+        ranks = statistics.disposition_ranks(aapor for _code, aapor, _contacted in found)
+        self.outcome_rank = {code: ranks[aapor.strip()] for code, aapor, _contacted in found if aapor.strip() in ranks}
+        self.rank_class = {rank: statistics.aapor_class(code) for code, rank in ranks.items()}
+        self.contacted_codes = [code for code, _aapor, contacted in found if contacted]
+
+    def day(self, at: Any) -> ColumnElement[int]:
+        return local_time_sql.local_day(at, self.zone, self.start_at, self.end_at)
+
+    def hour(self, at: Any) -> ColumnElement[int]:
+        return local_time_sql.local_hour(at, self.zone, self.start_at, self.end_at)
+
+    def due(self) -> ColumnElement[bool]:
+        return and_(col(Task.due_at) >= self.start_at, col(Task.due_at) < self.end_at)
+
+    def started(self) -> ColumnElement[bool]:
+        return and_(col(CallAttempt.started_at) >= self.start_at, col(CallAttempt.started_at) < self.end_at)
+
+    def task_joins(self, query: Select[Any]) -> Select[Any]:
+        """Department (encounter, team) and plan of ``Task``, outer-joined."""
+        return (query.join(Encounter, col(Task.anchor_encounter_id) == col(Encounter.id), isouter=True)
+                .join(Team, col(Task.team_id) == col(Team.id), isouter=True)
+                .join(FollowUpPlan, col(Task.plan_id) == col(FollowUpPlan.id), isouter=True))
+
+    def task_filters(self, *, nurse: bool = True) -> list[ColumnElement[bool]]:
+        """The period's tasks as filtered (over ``task_joins``): department, plan, and the nurse's tasks."""
+        where = [self.due()]
+        if self.filters.department:
+            where.append(DEPARTMENT == self.filters.department)
+        if self.filters.plan_key:
+            where.append(col(FollowUpPlan.key) == self.filters.plan_key)
+        if nurse and self.filters.nurse_id is not None:  # tasks with at least one attempt by her
+            where.append(col(Task.id).in_(sa_select(col(CallAttempt.task_id)).where(
+                col(CallAttempt.user_id) == self.filters.nurse_id)))
+        return where
+
+    def task_ids(self) -> Select[Any]:
+        """Ids of the period's tasks as filtered."""
+        return self.task_joins(sa_select(col(Task.id))).where(*self.task_filters())
+
+
+# a task's department: its anchor encounter's, else its team's
+DEPARTMENT = func.coalesce(func.nullif(col(Encounter.department), ""), func.nullif(col(Team.department), ""), "")
+_NOT_ATTEMPTED, _ROBOT = -1, 0  # nurse keys besides user ids: a task never called; robot calls
+_NURSE = case((or_(col(CallAttempt.robot) != "", col(CallAttempt.user_id).is_(None)), _ROBOT),
+              else_=col(CallAttempt.user_id))
+
+
+def _task_key(scope: _Scope, dimension: Dimension, last_nurse: Any) -> ColumnElement[Any]:
+    if dimension is Dimension.department:
+        return DEPARTMENT
+    if dimension is Dimension.plan:
+        return func.coalesce(col(FollowUpPlan.name), "")
+    if dimension is Dimension.nurse:
+        return func.coalesce(last_nurse, _NOT_ATTEMPTED)
+    if dimension is Dimension.day:
+        return scope.day(col(Task.due_at))
+    return literal("")
+
+
+def _count(condition: ColumnElement[bool]) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _call_values(calls: ColumnElement[bool]) -> list[Any]:
+    """Per attempt, summed by the caller: is a call (1/0), answered (1/0), talk µs, wrapped up (1/0), wrap-up µs;
+    attempts not matching ``calls`` count nothing."""
+    epoch_us = local_time_sql.epoch_us
+    answered = and_(calls, col(CallAttempt.answered_at).is_not(None), col(CallAttempt.ended_at).is_not(None))
+    wrapped = and_(calls, col(CallAttempt.ended_at).is_not(None), col(CallAttempt.wrapped_up_at).is_not(None))
+    return [case((calls, 1), else_=0), case((answered, 1), else_=0),
+            case((answered, epoch_us(col(CallAttempt.ended_at)) - epoch_us(col(CallAttempt.answered_at)))),
+            case((wrapped, 1), else_=0),
+            case((wrapped, epoch_us(col(CallAttempt.wrapped_up_at)) - epoch_us(col(CallAttempt.ended_at))))]
+
+
+def _call_counts(row: Sequence[Any]) -> CallCounts:
+    calls, answered, talk_us, wrapped, wrap_us = row
+    return CallCounts(int(calls or 0), int(answered or 0), int(talk_us or 0), int(wrapped or 0), int(wrap_us or 0))
+
+
+def _task_counts(session: Session, scope: _Scope,
+                 dimension: Dimension) -> list[tuple[Any, int, TaskCounts, CallCounts]]:
+    """(raw group key, local due day, task counts, call counts) for the period's tasks. Attempted, contacted and
+    the AAPOR disposition look at every attempt of a task, whoever made it and whichever day. Per department or
+    plan, the calls of a group are those started in the period on its tasks (by the nurse, if filtered); other
+    dimensions count calls in ``_calls_by_day_and_hour`` / ``_calls_by_nurse`` and get zero counts here."""
+    rank = case(scope.outcome_rank, value=col(CallAttempt.outcome_code)) if scope.outcome_rank else null()
+    period_ids = sa_select(col(Task.id)).where(scope.due())
+    task_calls = dimension in (Dimension.department, Dimension.plan)
+    in_calls = scope.started()
+    if scope.filters.nurse_id is not None:
+        in_calls = and_(in_calls, col(CallAttempt.user_id) == scope.filters.nurse_id)
+    call_columns = [func.sum(v).label(f"c{i}") for i, v in enumerate(_call_values(in_calls))] if task_calls else []
+    cases = (sa_select(col(CallAttempt.task_id).label("task_id"), func.min(rank).label("best"),
+                       func.max(case((col(CallAttempt.outcome_code).in_(scope.contacted_codes), 1), else_=0))
+                       .label("contacted"), *call_columns)
+             .where(col(CallAttempt.task_id).in_(period_ids)).group_by(col(CallAttempt.task_id)).subquery("cases"))
+    columns: list[Any] = [col(Task.status).label("status"), scope.day(col(Task.due_at)).label("day"),
+                          cases.c.task_id.label("attempted"), cases.c.best, cases.c.contacted,
+                          *(cases.c[f"c{i}"] for i in range(len(call_columns)))]
+    last_nurse = None
+    if dimension is Dimension.nurse:  # a task belongs to whoever made its last attempt
+        ranked = (sa_select(col(CallAttempt.task_id).label("task_id"), _NURSE.label("nurse"), func.row_number().over(
+            partition_by=col(CallAttempt.task_id),
+            order_by=(col(CallAttempt.started_at).desc(), col(CallAttempt.id).desc())).label("rn"))
+            .where(col(CallAttempt.task_id).in_(period_ids)).subquery("ranked"))
+        last = sa_select(ranked.c.task_id, ranked.c.nurse).where(ranked.c.rn == 1).subquery("last")
+        last_nurse = last.c.nurse
+    query = scope.task_joins(sa_select(_task_key(scope, dimension, last_nurse).label("key"), *columns))
+    query = query.join(cases, cases.c.task_id == col(Task.id), isouter=True)
+    if dimension is Dimension.nurse:
+        query = query.join(last, last.c.task_id == col(Task.id), isouter=True)
+    rows = query.where(*scope.task_filters()).subquery("tasks")
+
+    by_class = {c: [r for r, rc in scope.rank_class.items() if rc is c] for c in statistics.AaporClass}
+    sums = [func.count(), _count(rows.c.status == TaskStatus.completed.value),
+            _count(rows.c.status == TaskStatus.unreachable.value), _count(rows.c.status == TaskStatus.cancelled.value),
+            func.count(rows.c.attempted), func.coalesce(func.sum(rows.c.contacted), 0),
+            *(_count(rows.c.best.in_(ranks)) if ranks else literal(0) for ranks in by_class.values()),
+            *(func.sum(rows.c[f"c{i}"]) for i in range(len(call_columns)))]
     out = []
-    for task_id, due_at, status, channel, enc_dept, team_dept, _plan_key, plan_name in session.execute(query):
-        department = enc_dept or team_dept or ""
-        if filters.department and department != filters.department:
-            continue
-        out.append(TaskFact(task_id, due_at, str(status), department, plan_name or "", str(channel)))
+    for key, day, due, completed, unreachable, cancelled, attempted, contacted, *rest in session.execute(
+            sa_select(rows.c.key, rows.c.day, *sums).group_by(rows.c.key, rows.c.day)):
+        classes, calls = rest[:len(by_class)], rest[len(by_class):]
+        out.append((key, day, TaskCounts(due, completed, unreachable, cancelled, attempted, contacted,
+                                         dict(zip(by_class, map(int, classes), strict=True))),
+                    _call_counts(calls) if calls else CallCounts()))
     return out
 
 
-def _attempt_rows(session: Session, where: Any) -> list[AttemptFact]:
-    query = (
-        sa_select(col(CallAttempt.id), col(CallAttempt.task_id), col(CallAttempt.user_id), col(CallAttempt.robot),
-                  col(CallAttempt.started_at), col(CallAttempt.answered_at), col(CallAttempt.ended_at),
-                  col(CallAttempt.wrapped_up_at), col(CallAttempt.outcome_code), col(Outcome.aapor),
-                  col(Outcome.contacted), col(User.display_name), col(User.username))
-        .join(Outcome, col(CallAttempt.outcome_code) == col(Outcome.code), isouter=True)
-        .join(User, col(CallAttempt.user_id) == col(User.id), isouter=True)
-        .where(where)
-    )
-    out = []
-    for (attempt_id, task_id, user_id, robot, started_at, answered_at, ended_at, wrapped_up_at, outcome_code, aapor,
-         contacted, display_name, username) in session.execute(query):
-        nurse = statistics.ROBOT if robot or user_id is None else (display_name or username or "")
-        out.append(AttemptFact(attempt_id, task_id, user_id, nurse, started_at, answered_at, ended_at, wrapped_up_at,
-                               outcome_code, aapor or "", bool(contacted)))
-    return out
-
-
-def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
-    return [ids[i:i + size] for i in range(0, len(ids), size)]
-
-
-def load(session: Session, filters: Filters, zone: tzinfo) -> tuple[list[TaskFact], list[AttemptFact],
-                                                                    list[AttemptFact], list[AnswerFact]]:
-    """(tasks due in the period, calls started in it, every attempt of those tasks, their answers)."""
-    tasks = _tasks(session, filters, zone)
-    task_ids = {t.task_id for t in tasks}
-    start_at, end_at = filters.bounds(zone)
-    # one pass over the attempts: those started in the period and those of tasks due in it
-    due_in_period = select(Task.id).where(col(Task.due_at) >= start_at, col(Task.due_at) < end_at)
-    attempts = _attempt_rows(session, ((col(CallAttempt.started_at) >= start_at) & (col(CallAttempt.started_at) < end_at))
-                             | col(CallAttempt.task_id).in_(due_in_period))
-    cases = [a for a in attempts if a.task_id in task_ids]
+def _calls_where(scope: _Scope) -> list[ColumnElement[bool]]:
+    """Calls started in the period; by the nurse; with a department or plan, only on the period's tasks of it."""
+    filters = scope.filters
+    where = [scope.started()]
     if filters.nurse_id is not None:
-        mine = {a.task_id for a in cases if a.user_id == filters.nurse_id}
-        tasks = [t for t in tasks if t.task_id in mine]
-        cases = [a for a in cases if a.task_id in mine]
-    wanted = task_ids if (filters.department or filters.plan_key) else None
-    calls = [a for a in attempts if start_at <= a.started_at < end_at
-             and (filters.nurse_id is None or a.user_id == filters.nurse_id)
-             and (wanted is None or a.task_id in wanted)]
-    answers: list[AnswerFact] = []
-    for chunk in _chunks([t.task_id for t in tasks]):
-        rows = session.exec(
-            select(Response.task_id, Questionnaire.key, Answer.item_id, Answer.value)
+        where.append(col(CallAttempt.user_id) == filters.nurse_id)
+    if filters.department or filters.plan_key:
+        ids = scope.task_joins(sa_select(col(Task.id))).where(*scope.task_filters(nurse=False))
+        where.append(col(CallAttempt.task_id).in_(ids))
+    return where
+
+
+def _calls_by_day_and_hour(session: Session, scope: _Scope) -> list[tuple[int, int, CallCounts]]:
+    started = col(CallAttempt.started_at)
+    day, hour = scope.day(started).label("day"), scope.hour(started).label("hour")
+    rows = sa_select(day, hour, *(v.label(f"c{i}") for i, v in enumerate(_call_values(true())))).where(
+        *_calls_where(scope)).subquery("calls")
+    query = sa_select(rows.c.day, rows.c.hour, *(func.sum(rows.c[f"c{i}"]) for i in range(5))).group_by(
+        rows.c.day, rows.c.hour)
+    return [(int(day), int(hour), _call_counts(sums)) for day, hour, *sums in session.execute(query)]
+
+
+def _calls_by_nurse(session: Session, scope: _Scope) -> list[tuple[int, CallCounts]]:
+    rows = sa_select(_NURSE.label("nurse"), *(v.label(f"c{i}") for i, v in enumerate(_call_values(true())))).where(
+        *_calls_where(scope)).subquery("calls")
+    query = sa_select(rows.c.nurse, *(func.sum(rows.c[f"c{i}"]) for i in range(5))).group_by(rows.c.nurse)
+    return [(int(nurse), _call_counts(sums)) for nurse, *sums in session.execute(query)]
+
+
+def _answer_counts(session: Session, scope: _Scope) -> dict[tuple[str, str], dict[str, int]]:
+    """Confirmed answers (not superseded, not skipped) of the period's tasks, counted per questionnaire, item and
+    displayed value (the database groups by the stored JSON; values displayed alike are added up here)."""
+    value = cast(col(Answer.value), Text)
+    rows = (sa_select(col(Questionnaire.key).label("questionnaire"), col(Answer.item_id).label("item"),
+                      value.label("value"))
             .join(Response, col(Answer.response_id) == col(Response.id))
             .join(Questionnaire, col(Response.questionnaire_id) == col(Questionnaire.id))
-            .where(col(Response.task_id).in_(chunk), col(Answer.superseded).is_(False),
-                   Answer.skipped_reason == "")
-        )
-        answers += [AnswerFact(task_id, key, item_id, display_value(value)) for task_id, key, item_id, value in rows]
-    return tasks, calls, cases, answers
+            .where(col(Response.task_id).in_(scope.task_ids()), col(Answer.superseded).is_(False),
+                   col(Answer.skipped_reason) == "")).subquery("answers")
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for questionnaire, item, stored, n in session.execute(
+            sa_select(rows.c.questionnaire, rows.c.item, rows.c.value, func.count())
+            .group_by(rows.c.questionnaire, rows.c.item, rows.c.value)):
+        shown = display_value(None if stored is None else json.loads(stored))
+        values = counts.setdefault((questionnaire, item), {})
+        values[shown] = values.get(shown, 0) + int(n)
+    return counts
 
 
 def display_value(value: Any) -> str:
@@ -148,6 +264,45 @@ def display_value(value: Any) -> str:
 
 
 def build_report(session: Session, filters: Filters, dimension: Dimension, zone: tzinfo) -> Report:
-    tasks, calls, cases, answers = load(session, filters, zone)
-    return statistics.report(tasks, calls, answers, start=filters.start, end=filters.end, dimension=dimension,
-                             zone=zone, case_attempts=cases)
+    """The report, counted by the database: a few GROUP BY queries (tasks per group and due day, calls per day and
+    hour, calls per nurse, answers) whose counts ``callcenter.statistics`` turns into figures."""
+    scope = _Scope(session, filters, zone)
+    label = _labeller(session, dimension)
+    tasks: dict[str, TaskCounts] = {}
+    calls: dict[str, CallCounts] = {}
+    days: dict[date, DayCounts] = {}
+    for key, day, task_counts, call_counts in _task_counts(session, scope, dimension):
+        tasks[label(key)] = tasks.get(label(key), TaskCounts()) + task_counts
+        if dimension in (Dimension.department, Dimension.plan):
+            calls[label(key)] = calls.get(label(key), CallCounts()) + call_counts
+        due_day = local_time_sql.day_of(int(day))
+        days[due_day] = days.get(due_day, DayCounts()) + DayCounts(task_counts.tasks_due, task_counts.completed)
+    total_calls = CallCounts()
+    hours = [0] * 24
+    for day, hour, call_counts in _calls_by_day_and_hour(session, scope):
+        total_calls += call_counts
+        hours[hour] += call_counts.calls
+        call_day = local_time_sql.day_of(day)
+        days[call_day] = days.get(call_day, DayCounts()) + DayCounts(calls=call_counts.calls)
+        if dimension is Dimension.day:
+            calls[label(day)] = calls.get(label(day), CallCounts()) + call_counts
+    if dimension is Dimension.nurse:
+        for nurse, call_counts in _calls_by_nurse(session, scope):
+            calls[label(nurse)] = calls.get(label(nurse), CallCounts()) + call_counts
+    return statistics.report(start=filters.start, end=filters.end, dimension=dimension, tasks=tasks, calls=calls,
+                             total_calls=total_calls, calls_by_hour=hours, days=days,
+                             answers=_answer_counts(session, scope))
+
+
+def _labeller(session: Session, dimension: Dimension) -> Callable[[Any], str]:
+    """The group's label from the key the database grouped by (nurses by id, days by number)."""
+    if dimension is Dimension.nurse:
+        names = {uid: display_name or username or "" for uid, display_name, username in session.execute(
+            sa_select(col(User.id), col(User.display_name), col(User.username)))}
+        names[_ROBOT], names[_NOT_ATTEMPTED] = statistics.ROBOT, statistics.NOT_ATTEMPTED
+        return lambda key: names.get(int(key), "")
+    if dimension is Dimension.day:
+        return lambda key: local_time_sql.day_of(int(key)).isoformat()
+    if dimension in (Dimension.department, Dimension.plan):
+        return lambda key: str(key) or "—"
+    return lambda key: ""

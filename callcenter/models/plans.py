@@ -58,6 +58,8 @@ class Task(SQLModel, table=True):
         Index("ix_task_team_queue", "team_id", "status", "queue_rank", "due_at"),
         # release of planned tasks and of callbacks whose time has come (a callback's next_attempt_at is its time)
         Index("ix_task_release", "status", "next_attempt_at"),
+        # statistics: the tasks due in a period (callcenter.statistics_queries)
+        Index("ix_task_due_at", "due_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from callcenter import outcomes, statistics_queries
 from callcenter.models import (
@@ -63,7 +63,7 @@ def data(session: Session) -> dict[str, int]:
     endo = Encounter(patient_id=patient.id or 0, department="内分泌科", source_system="t", source_id="e2")
     session.add_all([cardio, endo])
     session.flush()
-    ids: dict[str, int] = {"a": a.id, "b": b.id}
+    ids: dict[str, int] = {"a": a.id, "b": b.id, "patient": patient.id or 0}
 
     def task(name: str, enc: Encounter, plan: FollowUpPlan, day: int, status: TaskStatus) -> int:
         row = Task(patient_id=patient.id or 0, plan_id=plan.id, anchor_encounter_id=enc.id, point=name,
@@ -205,3 +205,90 @@ def test_filters_by_plan_and_nurse(session, data):
     by_dept = statistics_queries.build_report(session, Filters(PERIOD.start, PERIOD.end, department="心内科"),
                                               Dimension.day, ZONE)
     assert [(g.key, g.tasks_due, g.calls) for g in by_dept.groups] == [("2026-11-23", 2, 3), ("2026-11-24", 1, 1)]
+
+
+def test_per_day_figures(session, data):
+    groups = {g.key: g for g in statistics_queries.build_report(session, PERIOD, Dimension.day, ZONE).groups}
+    first, second = groups["2026-11-23"], groups["2026-11-24"]
+    # 11-23: T1 (I) T2 (NC) due; calls that day T1 x2, T2 and T8's (its own day): talk 300 + 60 + 30, wrap-up 60, 30
+    assert (first.tasks_due, first.completed, first.attempted, first.contacted) == (2, 1, 2, 2)
+    assert first.dispositions == {"I": 1, "P": 0, "R": 0, "NC": 1, "O": 0, "U": 0, "NE": 0}
+    assert (first.rates.rr1, first.rates.con1, first.rates.ref1) == (0.5, 0.5, 0)
+    assert (first.calls, first.answered_calls, first.talk_s_total, first.wrap_up_s_mean) == (4, 3, 390, 45)
+    # 11-24: T3 (R, cancelled) T4 (U, unreachable) T5 T6 (cancelled); completion 0 / (4 - 2)
+    assert (second.tasks_due, second.cancelled, second.unreachable, second.attempted, second.contacted) == (4, 2, 1, 2, 1)
+    assert second.dispositions == {"I": 0, "P": 0, "R": 1, "NC": 0, "O": 0, "U": 1, "NE": 0}
+    assert (second.rates.rr1, second.rates.ref1, second.completion_rate) == (0, 0.5, 0)
+    assert (second.calls, second.talk_s_total, second.talk_s_mean, second.wrap_up_s_mean) == (4, 120, 120, 60)
+
+
+def test_per_plan_figures(session, data):
+    groups = statistics_queries.build_report(session, PERIOD, Dimension.plan, ZONE).groups
+    # plans by name, sorted; T8's call is in no group (its task is not due in the period)
+    assert [(g.key, g.tasks_due, g.attempted, g.calls) for g in groups] == [("心内科出院随访", 3, 3, 4), ("糖尿病随访", 3, 1, 3)]
+
+
+def test_per_nurse_task_outcomes_follow_the_nurse_of_the_last_call(session, data):
+    groups = {g.key: g for g in statistics_queries.build_report(session, PERIOD, Dimension.nurse, ZONE).groups}
+    wang, li, never = groups["小王"], groups["小李"], groups["未拨打"]
+    # 小王: T1 (I) T2 (NC); wrap-up of her calls (60 + 30) / 2
+    assert (wang.attempted, wang.contacted, wang.dispositions["I"], wang.dispositions["NC"]) == (2, 2, 1, 1)
+    assert (wang.rates.rr1, wang.wrap_up_s_mean) == (0.5, 45)
+    # 小李: T3 (R) T4 (U)
+    assert (li.attempted, li.contacted, li.dispositions["R"], li.dispositions["U"], li.rates.ref1) == (2, 1, 1, 1, 0.5)
+    # never called: T5 (due) T6 (cancelled): no cases, no calls, completion 0 / (2 - 1)
+    assert (never.attempted, never.calls, never.contact_rate, never.rates.rr1, never.completion_rate) == (0, 0, None, None, 0)
+    assert never.talk_s_mean is None and never.wrap_up_s_mean is None
+
+
+def test_robot_calls_form_their_own_group_per_nurse(session, data):
+    session.add(CallAttempt(task_id=data["T5"], patient_id=data["patient"], robot="w1", started_at=_local(24, 12),
+                            outcome_code="no_answer"))
+    session.commit()
+    report = statistics_queries.build_report(session, PERIOD, Dimension.nurse, ZONE)
+    groups = {g.key: g for g in report.groups}
+    assert (groups["机器人"].tasks_due, groups["机器人"].calls, groups["机器人"].dispositions["U"]) == (1, 1, 1)
+    assert groups["未拨打"].tasks_due == 1  # T6 only
+    assert (report.total.calls, report.total.attempted) == (9, 5)
+
+
+def test_a_call_just_after_local_midnight_counts_on_its_local_day_and_hour(session, data):
+    # 11-24 00:30 in Shanghai is 11-23 16:30 UTC
+    session.add(CallAttempt(task_id=data["T5"], patient_id=data["patient"], user_id=data["b"], started_at=_local(24, 0, 30),
+                            outcome_code="no_answer"))
+    session.commit()
+    report = statistics_queries.build_report(session, PERIOD, Dimension.day, ZONE)
+    assert report.calls_by_hour[0] == 1
+    assert report.trend == ((date(2026, 11, 23), 2, 1, 4), (date(2026, 11, 24), 4, 0, 5))
+    assert {g.key: g.calls for g in report.groups} == {"2026-11-23": 4, "2026-11-24": 5}
+
+
+def test_an_empty_period_has_zero_counts_and_no_rates(session, data):
+    report = statistics_queries.build_report(session, Filters(date(2026, 11, 1), date(2026, 11, 3)),
+                                             Dimension.nurse, ZONE)
+    total = report.total
+    assert (total.tasks_due, total.attempted, total.calls, total.talk_s_total) == (0, 0, 0, 0)
+    assert (total.contact_rate, total.completion_rate, total.rates.rr1, total.talk_s_mean) == (None, None, None, None)
+    assert report.groups == () and report.answers == {} and set(report.calls_by_hour) == {0}
+    assert report.trend == ((date(2026, 11, 1), 0, 0, 0), (date(2026, 11, 2), 0, 0, 0))
+
+
+def test_answer_distributions_count_displayed_values_of_the_filtered_tasks(session, data):
+    form = session.exec(select(Questionnaire)).one()
+    for task_name, answers in (("T3", [("symptoms", ["cough", "dizzy"], ""), ("smoker", True, ""), ("score", 1, ""),
+                                       ("pain", "none", "patient declined")]),
+                               ("T4", [("symptoms", ["cough", "dizzy"], ""), ("smoker", False, ""), ("score", "1", "")]),
+                               ("T7", [("symptoms", ["cough"], "")])):  # T7: outside the period
+        response = Response(questionnaire_id=form.id or 0, patient_id=data["patient"], task_id=data[task_name])
+        session.add(response)
+        session.flush()
+        for item, value, skipped in answers:
+            session.add(Answer(response_id=response.id or 0, item_id=item, value=value, skipped_reason=skipped))
+    session.commit()
+    # 小李's tasks are T3 and T4: lists joined with "+", booleans as 是/否, the number 1 and the text "1" shown alike,
+    # skipped answers left out
+    answers = statistics_queries.build_report(session, Filters(PERIOD.start, PERIOD.end, nurse_id=data["b"]),
+                                              Dimension.total, ZONE).answers
+    assert answers == {("post_discharge", "score"): {"1": 2}, ("post_discharge", "smoker"): {"否": 1, "是": 1},
+                       ("post_discharge", "symptoms"): {"cough+dizzy": 2}}
+    assert list(answers) == sorted(answers)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 02:16:10.672354
+Create Date: 2026-11-26 02:19:05.441726
 
 """
 
@@ -372,6 +372,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("plan_id", "patient_id", "anchor_encounter_id", "point", name="uq_task_point"),
     )
     with op.batch_alter_table("task", schema=None) as batch_op:
+        batch_op.create_index("ix_task_due_at", ["due_at"], unique=False)
         batch_op.create_index("ix_task_lease", ["status", "lease_expires_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_task_patient_id"), ["patient_id"], unique=False)
         batch_op.create_index("ix_task_queue", ["status", "team_id", "due_at"], unique=False)
@@ -772,6 +773,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_task_queue")
         batch_op.drop_index(batch_op.f("ix_task_patient_id"))
         batch_op.drop_index("ix_task_lease")
+        batch_op.drop_index("ix_task_due_at")
 
     op.drop_table("task")
     with op.batch_alter_table("questionnaire", schema=None) as batch_op:
