@@ -21,7 +21,9 @@ from callcenter import queue
 from callcenter.call_rules import CallRules
 from callcenter.clock import Clock
 from callcenter.db import session_scope
+from callcenter.events import SUPERVISORS, EventKind
 from callcenter.models import CallAttempt, Channel, Encounter, Patient, PatientPhone, Recording, Task
+from callcenter.ports import Notifier
 from callcenter.robocall import DialogueConfig
 from callcenter.robocall_jobs import CallJob, CallReport
 from callcenter.robocall_prompts import Prompt, Prompts, ReminderFacts, ReminderScript
@@ -57,8 +59,13 @@ class RobocallService:
     def __init__(self, engine: Engine, rules: CallRules, *, robot: str, hospital_name: str, script: ReminderScript,
                  synth: PromptSynth, uri_for: Callable[[str], str], clock: Clock,
                  config: DialogueConfig | None = None, recordings_dir: Path | None = None,
-                 nurse_uri: str = "", speech_locale: str = "") -> None:
+                 nurse_uri: str = "", speech_locale: str = "", notifier: Notifier | None = None,
+                 board_every_s: float = 2.0) -> None:
         self.speech_locale = speech_locale
+        # the supervisors' live board follows the campaigns (calls started and finished), at most every few seconds
+        self.notifier, self.board_every_s = notifier, board_every_s
+        self._board_changed: int | None = None  # a task whose change the board has not been told about yet
+        self._board_told_at: datetime | None = None
         self.engine, self.rules, self.robot, self.clock = engine, rules, robot, clock
         self.owner = f"robot:{robot}"
         self.hospital_name, self.script, self.synth, self.uri_for = hospital_name, script, synth, uri_for
@@ -126,6 +133,20 @@ class RobocallService:
                                      rules=self.rules, hospital_name=self.hospital_name,
                                      attempt_id=report.attempt_id)
 
+    def board_changed(self, task_id: int) -> None:
+        """A robot call started or ended: tell the board (throttled; ``flush_board`` sends what was held back)."""
+        self._board_changed = task_id
+        self.flush_board()
+
+    def flush_board(self) -> None:
+        if self.notifier is None or self._board_changed is None:
+            return
+        now = self.clock.now()
+        if self._board_told_at is not None and (now - self._board_told_at).total_seconds() < self.board_every_s:
+            return
+        self.notifier.emit(EventKind.queue_changed, {"task_id": self._board_changed}, SUPERVISORS)
+        self._board_changed, self._board_told_at = None, now
+
     def run(self, pool: CallPool, stop: threading.Event, *, once: bool = False, idle_s: float = 2.0) -> int:
         """Keep the pool busy until ``stop`` is set (``once``: until no task is left), then let the calls under
         way finish and record them. Returns how many calls were recorded."""
@@ -138,7 +159,11 @@ class RobocallService:
                     exhausted = True
                     break
                 pool.submit(job)
+                self.board_changed(job.task_id)
+            self.flush_board()
             if (stop.is_set() or (once and exhausted)) and pool.outstanding == 0:
+                self._board_told_at = None  # the last word: whatever is held back goes now
+                self.flush_board()
                 return recorded
             if not pool.outstanding:
                 stop.wait(idle_s)
@@ -149,6 +174,7 @@ class RobocallService:
             try:
                 self.record(report)
                 recorded += 1
+                self.board_changed(report.task_id)
             except Exception:
                 logger.exception("robot=%s could not record task=%s; its lease will expire and it returns",
                                  self.robot, report.task_id)

@@ -7,6 +7,7 @@ per machine; several robocallers share the queue through leases, so adding machi
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import signal
 import socket
@@ -24,6 +25,7 @@ from callcenter.call_rules import rules_from_settings
 from callcenter.cli import AppContext, pass_app
 from callcenter.clock import SystemClock
 from callcenter.errors import NotFound
+from callcenter.ports import Notifier
 from callcenter.robocall import DialogueConfig
 from callcenter.robocall_prompts import PERSONAL_PROMPTS, Prompt, reminder_script_from
 from callcenter.robocall_results import recall_questionnaire
@@ -33,6 +35,8 @@ from softphone.config import PhoneConfig
 from softphone.robocall_worker_pool import ASR_NICE, MEDIA_RT_PRIORITY, TELEPHONY_NICE, WorkerPool
 from softphone.sipuri import normalize_uri
 from softphone.tts import TtsCache, Voice
+
+logger = logging.getLogger(__name__)
 
 
 def prompt_synth(cache: TtsCache, locale: str, staff_dir: Path | None) -> Callable[[Prompt], str]:
@@ -46,6 +50,16 @@ def prompt_synth(cache: TtsCache, locale: str, staff_dir: Path | None) -> Callab
         return str(cache.synthesize(prompt.text, Voice(language=locale, rate_wpm=prompt.rate_wpm)))
 
     return synth
+
+
+def _board_notifier(redis_url: str) -> Notifier | None:
+    """The supervisors' live board follows the robot campaigns through Redis (the dashboard's message queue)."""
+    if not redis_url:
+        logger.info("no CALLCENTER_REDIS_URL: the live board shows robot calls at its next refresh")
+        return None
+    from web.realtime import SocketIONotifier
+
+    return SocketIONotifier.external(redis_url)
 
 
 @click.command("robocaller")
@@ -92,7 +106,7 @@ def command(app: AppContext, workers: int, calls_per_worker: int, robot: str | N
         app.engine, rules, robot=robot or f"{socket.gethostname()}-{os.getpid()}", hospital_name=settings.hospital_name,
         script=script, synth=prompt_synth(cache, settings.locale, prompts_dir), uri_for=uri_for, clock=SystemClock(),
         config=DialogueConfig(transfer_available=bool(nurse_uri)), recordings_dir=settings.recordings_path,
-        nurse_uri=nurse_uri, speech_locale=speech_locale,
+        nurse_uri=nurse_uri, speech_locale=speech_locale, notifier=_board_notifier(settings.redis_url),
     )
     phone_config = PhoneConfig.from_settings(settings, media_rt_priority=MEDIA_RT_PRIORITY, nice=TELEPHONY_NICE)
     pool = WorkerPool(phone_config, workers=workers, calls_per_worker=calls_per_worker, speech=speech)

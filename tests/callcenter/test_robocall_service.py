@@ -7,6 +7,7 @@ import threading
 from collections import deque
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -97,14 +98,45 @@ def _world(engine: Engine, tasks: int, *, birth: date | None = None) -> list[int
     return ids
 
 
-def _service(engine: Engine, synthesised: list[Prompt]) -> RobocallService:
+def _service(engine: Engine, synthesised: list[Prompt], **kwargs: Any) -> RobocallService:
     def synth(prompt: Prompt) -> str:
         synthesised.append(prompt)
         return f"/prompts/{prompt.key}.wav"
 
     script = reminder_script_from(load_script(LIBRARY / "recall_reminder.yaml"))
     return RobocallService(engine, CallRules(), robot="r9", hospital_name="示例医院", script=script, synth=synth,
-                           uri_for=lambda number: f"sip:{number}@pbx.test", clock=FrozenClock(NOW))
+                           uri_for=lambda number: f"sip:{number}@pbx.test", **{"clock": FrozenClock(NOW), **kwargs})
+
+
+class BoardRecorder:
+    def __init__(self) -> None:
+        self.pushed: list[tuple[str, dict[str, Any], str]] = []
+
+    def emit(self, event: str, payload: dict[str, Any], room: str) -> None:
+        self.pushed.append((event, payload, room))
+
+
+def test_the_live_board_hears_of_robot_calls_at_most_every_few_seconds(sqlite_engine: Engine) -> None:
+    clock, board = FrozenClock(NOW), BoardRecorder()
+    service = _service(sqlite_engine, [], clock=clock, notifier=board, board_every_s=2.0)
+    service.board_changed(1)
+    service.board_changed(2)  # within the interval: held back
+    clock.advance(timedelta(seconds=1))
+    service.flush_board()
+    assert board.pushed == [("queue_changed", {"task_id": 1}, "supervisors")]
+    clock.advance(timedelta(seconds=1.5))
+    service.flush_board()
+    service.flush_board()  # nothing more to tell
+    assert board.pushed == [("queue_changed", {"task_id": 1}, "supervisors"),
+                            ("queue_changed", {"task_id": 2}, "supervisors")]
+
+
+def test_a_campaign_run_ends_with_the_board_told_its_last_change(engine: Engine) -> None:
+    _world(engine, 3)
+    board = BoardRecorder()
+    _service(engine, [], notifier=board).run(FakePool(capacity=2), threading.Event(), once=True, idle_s=0.01)
+    assert board.pushed and all(e == "queue_changed" and r == "supervisors" for e, _, r in board.pushed)
+    assert len(board.pushed) == 2  # the first change at once; the rest (same instant) in one last word
 
 
 def test_job_carries_the_patients_facts_every_prompt_and_the_dial_uri(engine: Engine) -> None:
