@@ -169,6 +169,10 @@ def server_time(engine: Engine, rng: random.Random, runs: int) -> tuple[float, f
     return statistics.median(times), times[int(len(times) * 0.95) - 1]
 
 
+def load() -> str:
+    return "load average " + " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def run(backend: str, n: int, queue_runs: int) -> None:
     rng = random.Random(4)
     tmp = tempfile.TemporaryDirectory(prefix="bench-planning-")
@@ -193,19 +197,19 @@ def run(backend: str, n: int, queue_runs: int) -> None:
             report = plan_all(s, now=NOW, rules=rules)
         first = time.perf_counter() - t0
         print(f"[{backend}] planning {report.encounters:,} encounters: {first:.1f} s "
-              f"({report.created:,} tasks created)")
+              f"({report.created:,} tasks created; {load()})")
         t0 = time.perf_counter()
         with session_scope(engine) as s:
             again = plan_all(s, now=NOW, rules=rules)
-        print(f"[{backend}] planning again (idempotent, {again.created} new): {time.perf_counter() - t0:.1f} s")
+        print(f"[{backend}] planning again (idempotent, {again.created} new): {time.perf_counter() - t0:.1f} s ({load()})")
         total = top_up_tasks(engine, n, n, rng)
         p50, p95, avg = queue_latency(engine, rng, queue_runs)
         print(f"[{backend}] nurse queue over {total:,} tasks ({queue_runs} queries, {avg} rows each): "
-              f"p50 {p50:.2f} ms, p95 {p95:.2f} ms")
+              f"p50 {p50:.2f} ms, p95 {p95:.2f} ms ({load()})")
         if backend == "postgresql":
             s50, s95 = server_time(engine, rng, 50)
             print(f"[{backend}] same query, server execution (EXPLAIN ANALYZE): p50 {s50:.2f} ms, p95 {s95:.2f} ms "
-                  "(the difference is client, driver and scheduling under load)")
+                  f"(the difference is client, driver and scheduling under load; {load()})")
     finally:
         engine.dispose()
         if admin is not None:
