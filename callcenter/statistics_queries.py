@@ -120,13 +120,12 @@ _NURSE = case((or_(col(CallAttempt.robot) != "", col(CallAttempt.user_id).is_(No
               else_=col(CallAttempt.user_id))
 
 
-def _task_key(scope: _Scope, dimension: Dimension, last_nurse: Any) -> ColumnElement[Any]:
+def _task_key(scope: _Scope, dimension: Dimension) -> ColumnElement[Any]:
+    """The group of a task, per department, plan or due day (per nurse: see ``_task_counts``)."""
     if dimension is Dimension.department:
         return DEPARTMENT
     if dimension is Dimension.plan:
         return func.coalesce(col(FollowUpPlan.name), "")
-    if dimension is Dimension.nurse:
-        return func.coalesce(last_nurse, _NOT_ATTEMPTED)
     if dimension is Dimension.day:
         return scope.day(col(Task.due_at))
     return literal("")
@@ -160,39 +159,36 @@ def _task_counts(session: Session, scope: _Scope,
     plan, the calls of a group are those started in the period on its tasks (by the nurse, if filtered); other
     dimensions count calls in ``_calls_by_day_and_hour`` / ``_calls_by_nurse`` and get zero counts here."""
     rank = case(scope.outcome_rank, value=col(CallAttempt.outcome_code)) if scope.outcome_rank else null()
-    period_ids = sa_select(col(Task.id)).where(scope.due())
-    task_calls = dimension in (Dimension.department, Dimension.plan)
     in_calls = scope.started()
     if scope.filters.nurse_id is not None:
         in_calls = and_(in_calls, col(CallAttempt.user_id) == scope.filters.nurse_id)
-    call_columns = [func.sum(v).label(f"c{i}") for i, v in enumerate(_call_values(in_calls))] if task_calls else []
-    cases = (sa_select(col(CallAttempt.task_id).label("task_id"), func.min(rank).label("best"),
-                       func.max(case((col(CallAttempt.outcome_code).in_(scope.contacted_codes), 1), else_=0))
-                       .label("contacted"), *call_columns)
-             .where(col(CallAttempt.task_id).in_(period_ids)).group_by(col(CallAttempt.task_id)).subquery("cases"))
-    columns: list[Any] = [col(Task.status).label("status"), scope.day(col(Task.due_at)).label("day"),
-                          cases.c.task_id.label("attempted"), cases.c.best, cases.c.contacted,
-                          *(cases.c[f"c{i}"] for i in range(len(call_columns)))]
-    last_nurse = None
-    if dimension is Dimension.nurse:  # a task belongs to whoever made its last attempt
-        ranked = (sa_select(col(CallAttempt.task_id).label("task_id"), _NURSE.label("nurse"), func.row_number().over(
-            partition_by=col(CallAttempt.task_id),
-            order_by=(col(CallAttempt.started_at).desc(), col(CallAttempt.id).desc())).label("rn"))
-            .where(col(CallAttempt.task_id).in_(period_ids)).subquery("ranked"))
-        last = sa_select(ranked.c.task_id, ranked.c.nurse).where(ranked.c.rn == 1).subquery("last")
-        last_nurse = last.c.nurse
-    query = scope.task_joins(sa_select(_task_key(scope, dimension, last_nurse).label("key"), *columns))
-    query = query.join(cases, cases.c.task_id == col(Task.id), isouter=True)
-    if dimension is Dimension.nurse:
-        query = query.join(last, last.c.task_id == col(Task.id), isouter=True)
-    rows = query.where(*scope.task_filters()).subquery("tasks")
+    n_calls = 5 if dimension in (Dimension.department, Dimension.plan) else 0
+    # one row per task with its attempts aggregated: a flat join keeps the plan linear even before PostgreSQL has
+    # statistics (a join of two aggregates became a nested loop, quadratic, on freshly loaded tables)
+    key = _task_key(scope, dimension)
+    day = scope.day(col(Task.due_at))
+    per_task = (scope.task_joins(sa_select(
+        col(Task.id).label("id"), key.label("key"), day.label("day"), col(Task.status).label("status"),
+        func.count(col(CallAttempt.id)).label("attempts"), func.min(rank).label("best"),
+        func.max(case((col(CallAttempt.outcome_code).in_(scope.contacted_codes), 1), else_=0)).label("contacted"),
+        *(func.sum(v).label(f"c{i}") for i, v in enumerate(_call_values(in_calls)[:n_calls]))))
+        .join(CallAttempt, col(CallAttempt.task_id) == col(Task.id), isouter=True)
+        .where(*scope.task_filters()).group_by(col(Task.id), key, day, col(Task.status)).subquery("per_task"))
+    if dimension is Dimension.nurse:  # a task belongs to whoever made its last attempt (index on task_id)
+        last = (sa_select(_NURSE).where(col(CallAttempt.task_id) == per_task.c.id)
+                .order_by(col(CallAttempt.started_at).desc(), col(CallAttempt.id).desc()).limit(1).scalar_subquery())
+        rows = sa_select(func.coalesce(last, _NOT_ATTEMPTED).label("key"),
+                         *(c for c in per_task.c if c.name != "key")).subquery("tasks")
+    else:
+        rows = per_task
+    call_columns = [rows.c[f"c{i}"] for i in range(n_calls)]
 
     by_class = {c: [r for r, rc in scope.rank_class.items() if rc is c] for c in statistics.AaporClass}
     sums = [func.count(), _count(rows.c.status == TaskStatus.completed.value),
             _count(rows.c.status == TaskStatus.unreachable.value), _count(rows.c.status == TaskStatus.cancelled.value),
-            func.count(rows.c.attempted), func.coalesce(func.sum(rows.c.contacted), 0),
+            _count(rows.c.attempts > 0), func.coalesce(func.sum(rows.c.contacted), 0),
             *(_count(rows.c.best.in_(ranks)) if ranks else literal(0) for ranks in by_class.values()),
-            *(func.sum(rows.c[f"c{i}"]) for i in range(len(call_columns)))]
+            *(func.sum(c) for c in call_columns)]
     out = []
     for key, day, due, completed, unreachable, cancelled, attempted, contacted, *rest in session.execute(
             sa_select(rows.c.key, rows.c.day, *sums).group_by(rows.c.key, rows.c.day)):
