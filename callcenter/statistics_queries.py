@@ -168,12 +168,13 @@ def _task_counts(session: Session, scope: _Scope,
     key = _task_key(scope, dimension)
     day = scope.day(col(Task.due_at))
     per_task = (scope.task_joins(sa_select(
-        col(Task.id).label("id"), key.label("key"), day.label("day"), col(Task.status).label("status"),
+        col(Task.id).label("id"), func.min(key).label("key"), func.min(day).label("day"),
+        func.min(col(Task.status)).label("status"),  # one value per task: min() spares the sort wide keys
         func.count(col(CallAttempt.id)).label("attempts"), func.min(rank).label("best"),
         func.max(case((col(CallAttempt.outcome_code).in_(scope.contacted_codes), 1), else_=0)).label("contacted"),
         *(func.sum(v).label(f"c{i}") for i, v in enumerate(_call_values(in_calls)[:n_calls]))))
         .join(CallAttempt, col(CallAttempt.task_id) == col(Task.id), isouter=True)
-        .where(*scope.task_filters()).group_by(col(Task.id), key, day, col(Task.status)).subquery("per_task"))
+        .where(*scope.task_filters()).group_by(col(Task.id)).subquery("per_task"))
     if dimension is Dimension.nurse:  # a task belongs to whoever made its last attempt (index on task_id)
         last = (sa_select(_NURSE).where(col(CallAttempt.task_id) == per_task.c.id)
                 .order_by(col(CallAttempt.started_at).desc(), col(CallAttempt.id).desc()).limit(1).scalar_subquery())
