@@ -54,6 +54,7 @@ from callcenter.calendar import CallPolicy
 from callcenter.call_rules import CallRules
 from callcenter.clock import Clock
 from callcenter.cohorts import encounter_conditions
+from callcenter.local_time_sql import offset_spans
 from callcenter.models import Encounter, FollowUpPlan, Patient, Task, TaskEvent, TaskStatus, UTCDateTime
 from callcenter.planning import DuePoint, Schedule, points_to_generate
 from callcenter.plans_repo import PlanDefinition, definition_from_row
@@ -121,29 +122,6 @@ def _fill_points(conn: Connection, schedule: Schedule, policy: CallPolicy, *, fi
     return len(rows)
 
 
-def _offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime | None, int]]:
-    """The zone's UTC offset in seconds between start and end: [(until, seconds), …, (None, seconds)]."""
-
-    def offset(at: datetime) -> int:
-        delta = at.astimezone(zone).utcoffset()
-        return int(delta.total_seconds()) if delta is not None else 0
-
-    out: list[tuple[datetime | None, int]] = []
-    at, current = start.replace(microsecond=0), offset(start)
-    while at < end:
-        step = at + timedelta(hours=1)
-        if offset(step) != current:  # a transition in (at, step]: find its second
-            lo, hi = at, step
-            while hi - lo > timedelta(seconds=1):
-                mid = lo + (hi - lo) // 2
-                lo, hi = (mid, hi) if offset(mid) == current else (lo, mid)
-            out.append((hi, current))
-            current = offset(hi)
-        at = step
-    out.append((None, current))
-    return out
-
-
 def _local_day(dialect: str, at: ColumnElement[Any], zone: ZoneInfo, start: datetime,
                end: datetime) -> ColumnElement[Any]:
     """SQL for the local date of the UTC moment ``at``; exact for moments in [start, end)."""
@@ -152,12 +130,12 @@ def _local_day(dialect: str, at: ColumnElement[Any], zone: ZoneInfo, start: date
     # SQLite stores UTC text (SQLAlchemy's "YYYY-MM-DD HH:MM:SS.ffffff"): shift it by the zone's offset, which
     # changes only at the zone's transitions (none for Asia/Shanghai); later moments keep the last offset.
     utc_text = type_coerce(at, String)
-    spans = _offsets(zone, start, end)
+    spans = offset_spans(zone, start, end)
 
     def shifted(seconds: int) -> ColumnElement[Any]:
         return func.date(utc_text, f"{seconds:+d} seconds")
 
-    branches = [(utc_text < until.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), shifted(seconds))
+    branches = [(utc_text < datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), shifted(seconds))
                 for until, seconds in spans if until is not None]
     last = shifted(spans[-1][1])
     return case(*branches, else_=last) if branches else last
