@@ -132,8 +132,8 @@ def _local_day(dialect: str, at: ColumnElement[Any], zone: ZoneInfo, start: date
     utc_text = type_coerce(at, String)
     spans = offset_spans(zone, start, end)
 
-    def shifted(seconds: int) -> ColumnElement[Any]:
-        return func.date(utc_text, f"{seconds:+d} seconds")
+    def shifted(seconds: int) -> ColumnElement[Any]:  # whole seconds: SQLite rounds .9996 s up to the next day
+        return func.date(func.substr(utc_text, 1, 19), f"{seconds:+d} seconds")
 
     branches = [(utc_text < datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), shifted(seconds))
                 for until, seconds in spans if until is not None]
