@@ -147,34 +147,40 @@ class SoftphoneAgent:
     def _dial(self, attempt_id: int, data: Mapping[str, Any]) -> None:
         target = str(data.get("uri") or data.get("number") or "")
         locale = str(data.get("locale") or "")
+        # One critical section from the dial to the recogniser's stream: the first question's grammar command
+        # arrives on another Socket.IO thread, and must find the call either unknown (it is stored and applied
+        # below) or listening (it applies itself) — never dialled but not yet listening, where it was dropped and
+        # the whole first question got no proposal.
         with self._lock:
             if attempt_id in self._calls:
                 return  # a repeated dial (the server re-sent it after a reconnection): one call only
             call_id = self.phone.dial(self.dial_plan(target))
             self._attempts[call_id] = attempt_id
             self._calls[attempt_id] = call_id
+            self._open_stream(attempt_id, call_id, locale)
             grammar = self._grammar.get(attempt_id)
         logger.info("attempt=%s dialled as call %s", attempt_id, call_id)
-        if self.recognizer is not None and locale:
-            if self.recognizer.open_stream(call_id, locale):
-                with self._lock:
-                    self._listening.add(call_id)
-            else:
-                logger.info("attempt=%s: no speech model for %s, the nurse types the answers", attempt_id, locale)
         if grammar is not None:
             self._apply_grammar(call_id, grammar)
 
+    def _open_stream(self, attempt_id: int, call_id: str, locale: str) -> None:
+        """The recogniser listens to the call (lock held)."""
+        if self.recognizer is None or not locale:
+            return
+        if self.recognizer.open_stream(call_id, locale):
+            self._listening.add(call_id)
+        else:
+            logger.info("attempt=%s: no speech model for %s, the nurse types the answers", attempt_id, locale)
+
     def _bind(self, attempt_id: int, call_id: str, locale: str) -> None:
         """The server filed a ringing incoming call as ``attempt_id``: its events are reported under it."""
-        with self._lock:
+        with self._lock:  # as in _dial: bound and listening at once for a grammar command on another thread
             if call_id not in self._ringing:
                 raise LookupError(f"no incoming call {call_id!r} is ringing on this softphone")
             self._attempts[call_id] = attempt_id
             self._calls[attempt_id] = call_id
+            self._open_stream(attempt_id, call_id, locale)
             grammar = self._grammar.get(attempt_id)
-        if self.recognizer is not None and locale and self.recognizer.open_stream(call_id, locale):
-            with self._lock:
-                self._listening.add(call_id)
         if grammar is not None:
             self._apply_grammar(call_id, grammar)
 

@@ -154,3 +154,29 @@ def test_an_unfiled_caller_is_answered_or_declined_by_call_ref_and_giving_up_sto
     phone.fire(CallStateChanged("in2", CallState.disconnected, 487, "Request Terminated"))  # the caller gave up
     assert phone.actions == [("answer", "in1")]
     assert sent[-1] == {"event": "incoming_call_ended", "call_ref": "in2"}
+
+
+def test_the_first_questions_grammar_is_applied_whenever_its_command_arrives_during_the_dial(tmp_path):
+    """Socket.IO runs the dial and the first grammar command on different threads. The grammar command used to
+    slip in after the call was known but before its recogniser stream was: it was dropped, and the first question
+    got no proposal at all (the flaky end-to-end test). Here it arrives exactly then."""
+    import threading
+
+    agent, _, recognizer, _, listened = make(tmp_path)
+    grammar_done = threading.Event()
+    opened = recognizer.open_stream
+
+    def open_stream_while_the_grammar_arrives(call_id: str, locale: str) -> bool:
+        worker = threading.Thread(target=lambda: (agent.handle_command(
+            {"command": "grammar", "attempt_id": 7, "item_id": "pain", "locale": locale, "item": ITEM}),
+            grammar_done.set()))
+        worker.start()
+        # The agent holds its lock here, so the command waits for the dial to finish (the fix); before the fix
+        # it ran to its end at once. Either way it is given a moment, bounded, then the dial goes on.
+        worker.join(0.5)  # sleep-ok: bounded wait for a thread that must not get past the agent's lock
+        return opened(call_id, locale)
+
+    recognizer.open_stream = open_stream_while_the_grammar_arrives
+    agent.handle_command({"command": "dial", "attempt_id": 7, "number": "5090", "locale": "ko-KR"})
+    assert grammar_done.wait(5), "the grammar command never finished"
+    assert listened == [("c1", "pain", "ko-KR")]
