@@ -15,7 +15,7 @@ from typing import Any
 from callcenter import users
 from callcenter.db import session_scope
 from callcenter.events import agent_room
-from web.realtime import socketio_for
+from tests.web.conftest import in_room
 
 
 def wait(condition: Any, timeout_s: float = 60.0) -> bool:
@@ -39,9 +39,7 @@ def softphone_agent(live_server: Any, live_app: Any, settings: Any, engine: Any,
     proc = subprocess.Popen([str(Path(sys.executable).parent / "callcenter"), "softphone", "--server",
                              live_server.url, *args], env=env)
     try:
-        manager = socketio_for(live_app).server.manager
-        assert wait(lambda: any(True for _ in manager.get_participants("/", agent_room(user_id)))), \
-            "the softphone agent did not connect"
+        assert in_room(live_app, agent_room(user_id), 60.0), "the softphone agent did not connect"
         yield proc
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from callcenter.settings import Settings
 from callcenter.tasks import queue_rank
 from callcenter.users import StaffMember
 from web import Services, create_app
+from web.realtime import socketio_for
 from web.server import LiveServer
 
 PASSWORD = "correct-horse-1"
@@ -286,6 +288,18 @@ class BrowserActions:
         path = SCREENSHOTS / name
         page.screenshot(path=str(path))
         return path
+
+
+def in_room(app: Flask, room: str, timeout_s: float = 10.0) -> bool:
+    """Wait until some Socket.IO connection has joined ``room`` (a page joins after its connect; an agent at its
+    connect)."""
+    manager = socketio_for(app).server.manager
+    tick = threading.Event()
+    for _ in range(int(timeout_s / 0.05)):
+        if any(True for _ in manager.get_participants("/", room)):
+            return True
+        tick.wait(0.05)  # sleep-ok: bounded poll of the server's room table, which has no notification hook
+    return False
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ raised by a nurse's answer appears in the doctor's inbox live and is acknowledge
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
@@ -14,20 +12,9 @@ from callcenter import questionnaires
 from callcenter.db import session_scope
 from callcenter.events import DOCTORS
 from callcenter.models import Alert
-from tests.web.conftest import POST_DISCHARGE_SCRIPT
-from web.realtime import socketio_for
+from tests.web.conftest import POST_DISCHARGE_SCRIPT, in_room
 
 pytestmark = pytest.mark.browser
-
-
-def _in_room(app, room: str, timeout_s: float = 10.0) -> bool:
-    manager = socketio_for(app).server.manager
-    tick = threading.Event()
-    for _ in range(int(timeout_s / 0.05)):
-        if any(sid for sid, _eio in manager.get_participants("/", room)):
-            return True
-        tick.wait(0.05)  # sleep-ok: bounded poll of the server's room table, which has no notification hook
-    return False
 
 
 def test_doctor_sees_a_checker_error_at_its_line_fixes_it_and_publishes_version_2(
@@ -64,7 +51,7 @@ def test_an_alert_raised_in_a_call_appears_in_the_doctors_inbox_live_and_is_ackn
     ui.login(doctor, "doctor")
     doctor.goto(f"{ui.base_url}/doctor/alerts/")
     expect(doctor.locator("#alerts")).to_contain_text("没有待处理的预警")
-    assert _in_room(live_app, DOCTORS), "the inbox did not join the doctors' room"
+    assert in_room(live_app, DOCTORS), "the inbox did not join the doctors' room"
     nurse = new_page()
     ui.login(nurse, "nurse")
     expect(nurse).to_have_url(f"{ui.base_url}/workspace/queue")

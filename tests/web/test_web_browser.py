@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 from playwright.sync_api import expect
@@ -12,20 +11,10 @@ from sqlmodel import select
 from callcenter.db import session_scope
 from callcenter.events import EventKind, attempt_room, user_room
 from callcenter.models import Answer, AuditEvent, CallAttempt, Response
-from web.realtime import notifier_for, socketio_for
+from tests.web.conftest import in_room
+from web.realtime import notifier_for
 
 pytestmark = pytest.mark.browser
-
-
-def _in_room(app, room: str, timeout_s: float = 10.0) -> bool:
-    """Wait until some connection has joined ``room`` (the page joins after its Socket.IO connect)."""
-    manager = socketio_for(app).server.manager
-    tick = threading.Event()
-    for _ in range(int(timeout_s / 0.05)):
-        if any(sid for sid, _eio in manager.get_participants("/", room)):
-            return True
-        tick.wait(0.05)  # sleep-ok: bounded poll of the server's room table, which has no notification hook
-    return False
 
 
 def test_nurse_logs_in_and_sees_her_queue_live(new_page, ui, queue_data):
@@ -78,7 +67,7 @@ def test_call_screen_live_transcript_proposals_accepted_with_enter_then_complete
     page.reload()
     expect(page.locator("#form-column")).to_have_attribute("data-attempt-id", str(attempt_id))
     room = attempt_room(attempt_id)
-    assert _in_room(live_app, room), "the call page did not join its attempt's room"
+    assert in_room(live_app, room), "the call page did not join its attempt's room"
     notifier = notifier_for(live_app)
     notifier.emit(EventKind.call_state, {"attempt_id": attempt_id, "state": "confirmed"}, room)
     notifier.emit(EventKind.transcript, {"attempt_id": attempt_id, "speaker": "nurse",
@@ -150,7 +139,7 @@ def test_a_refused_proposal_is_corrected_by_typing_and_the_typed_value_is_stored
         attempt_id = attempt.id
     page.reload()
     room = attempt_room(attempt_id)
-    assert _in_room(live_app, room), "the call page did not join its attempt's room"
+    assert in_room(live_app, room), "the call page did not join its attempt's room"
     # the call was answered while the page reloaded: no event is replayed, the page asks when it joins
     expect(page.locator("#call-state")).to_have_attribute("data-state", "confirmed")
     # misheard: 300/85 is outside the script's range, so accepting it is refused...
