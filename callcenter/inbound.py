@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
@@ -93,6 +93,17 @@ def register_incoming(session: Session, nurse: StaffMember, *, call_ref: str, re
     logger.info("incoming call %s on user=%s filed as attempt=%s (task=%s)", call_ref, nurse.id, attempt.id,
                 attempt.task_id)
     return Incoming(call_ref, attempt.id, patient.id, attempt.task_id, mask_phone(number))
+
+
+def ringing_for(session: Session, nurse: StaffMember, *, now: datetime, within_s: int = 120) -> list[Incoming]:
+    """The filed calls ringing on her phone now (a page that connects late — she was navigating — rings too)."""
+    rows = session.exec(
+        select(CallAttempt).where(CallAttempt.user_id == nurse.id, CallAttempt.direction == "inbound",
+                                  col(CallAttempt.answered_at).is_(None), col(CallAttempt.ended_at).is_(None),
+                                  col(CallAttempt.started_at) >= now - timedelta(seconds=within_s))
+        .order_by(col(CallAttempt.started_at))
+    ).all()
+    return [Incoming(a.sip_call_id, a.id, a.patient_id, a.task_id, mask_phone(a.number)) for a in rows]
 
 
 def bind_command(nurse: StaffMember, incoming: Incoming, *, locale: str) -> AgentCommand:

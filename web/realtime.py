@@ -101,6 +101,13 @@ def _register_handlers(socketio: SocketIO) -> None:
                 join_room(SUPERVISORS)
             if current_user.role is Role.doctor:
                 join_room(DOCTORS)  # the alerts inbox (web.alerts)
+            if current_user.role is Role.nurse:  # a call that rang while she was between pages rings here too
+                with db() as db_session:
+                    ringing = inbound.ringing_for(db_session, current_user.member, now=state().services.clock.now())
+                for call in ringing:
+                    socketio.emit(EventKind.incoming_call.value, {
+                        "call_ref": call.call_ref, "attempt_id": call.attempt_id, "patient_id": call.patient_id,
+                        "task_id": call.task_id, "masked_number": call.masked_number}, to=request.sid)  # type: ignore[attr-defined]
             logger.debug("sid=%s user=%s connected", request.sid, current_user.id)  # type: ignore[attr-defined]
             return True
         token = auth.get("agent_token") if isinstance(auth, dict) else None

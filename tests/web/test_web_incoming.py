@@ -90,7 +90,16 @@ def test_an_unknown_number_rings_and_is_declined_without_filing_anything(new_pag
     with session_scope(sqlite_engine) as s:
         assert s.exec(select(CallAttempt)).all() == []
     # a caller who gives up stops the ringing
+    expect(page.locator("#conn")).to_have_attribute("data-state", "connected")  # the queue page, after the decline
     agent.sio.call("incoming_call", {"call_ref": "in-3", "remote_uri": "sip:13911113333@pbx"})
     expect(page.locator(".incoming-call")).to_have_count(1)
     agent.sio.call("incoming_call_ended", {"call_ref": "in-3"})
     expect(page.locator(".incoming-call")).to_have_count(0)
+
+
+def test_a_page_opened_while_a_known_patient_is_calling_rings_too(new_page, ui, agent, queue_data, sqlite_engine):
+    """She was between pages when the call came: the page that connects next rings (filed calls only)."""
+    filed = agent.sio.call("incoming_call", {"call_ref": "in-4", "remote_uri": "sip:13700137000@pbx"})
+    page = new_page()
+    ui.login(page, "nurse")
+    expect(page.locator(f'.incoming-call[data-attempt-id="{filed["attempt_id"]}"]')).to_contain_text("王五")
