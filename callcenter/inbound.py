@@ -54,6 +54,11 @@ class Incoming:
     task_id: int | None  # the task the call is probably about
     masked_number: str
 
+    def event(self) -> dict[str, object]:
+        """The ``incoming_call`` event for her pages: ids and the masked number, never the name."""
+        return {"call_ref": self.call_ref, "attempt_id": self.attempt_id, "patient_id": self.patient_id,
+                "task_id": self.task_id, "masked_number": self.masked_number}
+
 
 def caller_number(remote_uri: str) -> str:
     """The caller's number from a SIP From URI (``"x" <sip:13900139000@pbx>`` -> ``13900139000``), canonical when

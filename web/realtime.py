@@ -105,9 +105,7 @@ def _register_handlers(socketio: SocketIO) -> None:
                 with db() as db_session:
                     ringing = inbound.ringing_for(db_session, current_user.member, now=state().services.clock.now())
                 for call in ringing:
-                    socketio.emit(EventKind.incoming_call.value, {
-                        "call_ref": call.call_ref, "attempt_id": call.attempt_id, "patient_id": call.patient_id,
-                        "task_id": call.task_id, "masked_number": call.masked_number}, to=request.sid)  # type: ignore[attr-defined]
+                    socketio.emit(EventKind.incoming_call.value, call.event(), to=request.sid)  # type: ignore[attr-defined]
             logger.debug("sid=%s user=%s connected", request.sid, current_user.id)  # type: ignore[attr-defined]
             return True
         token = auth.get("agent_token") if isinstance(auth, dict) else None
@@ -217,9 +215,7 @@ def _register_handlers(socketio: SocketIO) -> None:
         if ringing.attempt_id is not None:
             bind = inbound.bind_command(agent, ringing, locale=locale)
             socketio.emit(EventKind.agent_command.value, bind.payload, to=bind.room)
-        socketio.emit(EventKind.incoming_call.value, {
-            "call_ref": call_ref, "attempt_id": ringing.attempt_id, "patient_id": ringing.patient_id,
-            "task_id": ringing.task_id, "masked_number": ringing.masked_number}, to=user_room(agent_id))
+        socketio.emit(EventKind.incoming_call.value, ringing.event(), to=user_room(agent_id))
         return {"ok": True, "attempt_id": ringing.attempt_id}
 
     def incoming_call_ended(data: Any) -> dict[str, Any]:
