@@ -44,6 +44,7 @@ class SegmenterConfig:
 @dataclass(frozen=True)
 class SpeechStarted:
     t_s: float  # start of the first pre-roll frame
+    speech_s: float = 0.0  # start of the first voiced frame of the start window: where the speaking began
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,10 @@ class Segmenter:
                     sum(self._start_ring) >= math.ceil(c.start_ratio * len(self._start_ring) - 1e-9):
                 self._in_speech = True
                 self._started_at_s = now - len(self._preroll) * self._frame_s
+                first_voiced = next(i for i, v in enumerate(self._start_ring) if v)
+                onset_s = now - (len(self._start_ring) - first_voiced) * self._frame_s
                 self._end_ring.clear()
-                events.append(SpeechStarted(round(self._started_at_s, 3)))
+                events.append(SpeechStarted(round(self._started_at_s, 3), round(onset_s, 3)))
                 events.extend(SpeechAudio(p) for p in self._preroll)
                 self._preroll.clear()
             return events

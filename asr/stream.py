@@ -46,7 +46,8 @@ class CallStream:
         self._item_id = ""
         self._decoder: Decoder | None = None
         self._utterance_item = ""
-        self._start_s = 0.0
+        self._start_s = 0.0  # the decoder's audio starts here (pre-roll included): word times count from it
+        self._speech_s = 0.0  # the patient began speaking here: the utterance's start
         self._frames = 0
         self._last_partial = ""
         self._unvoiced_run = 0
@@ -62,7 +63,7 @@ class CallStream:
         events: list[StreamEvent] = []
         for ev in self._segmenter.push(pcm, self._is_speech(pcm)):
             if isinstance(ev, SpeechStarted):
-                self._begin(ev.t_s)
+                self._begin(ev.t_s, ev.speech_s)
             elif isinstance(ev, SpeechAudio):
                 events.extend(self._audio(ev.pcm, ev.voiced))
             elif isinstance(ev, SpeechEnded):
@@ -76,8 +77,8 @@ class CallStream:
                 events.extend(self._finish(ev))
         return events
 
-    def _begin(self, t_s: float) -> None:
-        self._start_s, self._frames, self._last_partial = t_s, 0, ""
+    def _begin(self, t_s: float, speech_s: float) -> None:
+        self._start_s, self._speech_s, self._frames, self._last_partial = t_s, speech_s, 0, ""
         self._unvoiced_run, self._held = 0, []
         self._utterance_item = self._item_id
         self._decoder = self._make_decoder(self._grammar_json) if self._grammar_json or self._free else None
@@ -109,13 +110,15 @@ class CallStream:
         decoder, self._decoder = self._decoder, None
         self.utterances += 1
         if decoder is None:
-            return [Utterance(self.call_id, "", self._start_s, end.last_voiced_s, 0.0,
+            return [Utterance(self.call_id, "", self._speech_s, end.last_voiced_s, 0.0,
                               item_id=self._utterance_item, closed_at=closed_at)]
         decoded = decoder.final()
         t0 = self._start_s
         words = tuple(Word(w.text, round(t0 + w.start_s, 3), round(t0 + w.end_s, 3), w.confidence)
                       for w in decoded.words)
-        start = words[0].t0_s if words else t0
+        # the utterance starts where the speaking began, a hesitation the grammar has no word for (음…, 嗯…)
+        # included; the words keep their own times
+        start = min(words[0].t0_s, self._speech_s) if words else self._speech_s
         stop = words[-1].t1_s if words else end.last_voiced_s
         return [Utterance(self.call_id, decoded.text, start, stop, decoded.confidence, words,
                           decoded.alternatives, item_id=self._utterance_item, closed_at=closed_at)]

@@ -42,6 +42,12 @@ def test_preroll_of_300_ms_is_sent_at_the_start() -> None:
     preroll = events[start + 1:start + 16]
     assert len(preroll) == 15 and all(isinstance(e, SpeechAudio) for e in preroll)
     assert isinstance(events[0], SpeechStarted) and events[0].t_s == (50 + 7 - 15) * 0.02
+    assert events[0].speech_s == 50 * 0.02  # the first voiced frame: where the speaking began
+
+
+def test_speech_onset_is_the_first_voiced_frame_of_the_start_window() -> None:
+    [start] = [e for e in run("." * 50 + "#.######" + "." * 60) if isinstance(e, SpeechStarted)]
+    assert start.speech_s == 50 * 0.02 and start.t_s == round((50 + 8 - 15) * 0.02, 3)
 
 
 def test_hesitation_of_half_a_second_does_not_split_a_turn() -> None:

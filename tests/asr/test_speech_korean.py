@@ -45,11 +45,14 @@ def test_yes_no_answer_is_proposed_from_telephone_speech(ko_model: Any, voice: A
 
 def test_multi_turn_stream_with_hesitations_is_segmented_into_its_turns(ko_model: Any) -> None:
     turns = [["네"], ["아니요", "없어요"], ["음", "네"], ["있어요"], ["음", "아니요"], ["네"]]
-    pcm = turn_stream(turns, pause_s=0.45, gap_s=1.5)
+    pcm, starts = turn_stream(turns, pause_s=0.45, gap_s=1.5)
     grammar = item_grammar(SCRIPT.item("pain"), "ko-KR", ko_model.has_word)
     found = utterances(ko_model, pcm, "pain", grammar.to_json())
     assert len(found) == len(turns)
     assert all(a.t1_s < b.t0_s for a, b in zip(found, found[1:], strict=False))
+    # each utterance is its own turn, placed in call time: it starts where that turn's speech starts
+    offsets = [round(u.t0_s - start, 2) for u, start in zip(found, starts, strict=True)]
+    assert all(abs(d) <= 0.3 for d in offsets), f"utterance start - turn start (s): {offsets}"
 
 
 def test_silence_and_line_noise_give_no_utterance(ko_model: Any) -> None:

@@ -63,6 +63,7 @@ def test_utterance_carries_text_words_alternatives_and_call_relative_times() -> 
     start_s = (50 + 7 - 15) * 0.02  # pre-roll start
     assert utt.item_id == "pain" and utt.text == "네" and utt.alternatives == ("예",)
     assert utt.words[0].t0_s == round(start_s + 0.3, 3) and utt.t1_s == round(start_s + 0.5, 3)
+    assert utt.t0_s == 50 * 0.02  # where the speaking began, before the first word the decoder placed
     # pre-roll, the rest of the speech, and the first 200 ms of the pause; the rest of the end window is held back
     assert made[0].frames == 15 + (20 - 7) + 10
     assert any(isinstance(e, PartialText) for e in events)
