@@ -1,5 +1,11 @@
 """A statistics report as CSV (UTF-8 with BOM, so Excel opens Chinese text) or XLSX (openpyxl): one table of
-figures per group, then calls by hour, the daily trend and the answer distributions (XLSX: one sheet each)."""
+figures per group, then calls by hour, the daily trend and the answer distributions (XLSX: one sheet each).
+
+Text cells come from the data (department, plan and nurse names, answer values), so none may become a formula in
+the spreadsheet (OWASP "CSV injection"): in CSV a text starting like a formula gets a leading ``'`` and every text
+is quoted; in XLSX every text cell is written as a string (openpyxl would store ``=…`` as a formula) with Excel's
+quote prefix when it starts like a formula. Numbers stay numbers.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +33,10 @@ def _rate(value: float | None) -> float | str:
     return "" if value is None else round(value, 4)
 
 
-def figure_row(f: Figures) -> list[object]:
+CellValue = str | int | float
+
+
+def figure_row(f: Figures) -> list[CellValue]:
     d = f.dispositions
     return [f.key, f.tasks_due, f.completed, f.unreachable, f.cancelled, f.attempted, f.contacted,
             _rate(f.contact_rate), _rate(f.completion_rate), d["I"], d["P"], d["R"], d["NC"], d["O"], d["U"], d["NE"],
@@ -35,7 +44,20 @@ def figure_row(f: Figures) -> list[object]:
             round(f.talk_s_total, 1), _rate(f.talk_s_mean), _rate(f.wrap_up_s_mean)]
 
 
-Rows = list[list[object]]
+Rows = list[list[CellValue]]
+
+# A text starting with one of these is read as a formula by spreadsheet programs (OWASP: = + - @ tab CR); the
+# full-width forms too, which Excel with a CJK input method may turn into their ASCII twins.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def formula_like(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_TRIGGERS)
+
+
+def csv_cell(value: CellValue) -> CellValue:
+    """A text a spreadsheet would run as a formula, shown as text instead (leading ``'``); others unchanged."""
+    return f"'{value}" if formula_like(value) else value
 
 
 def _sections(report: Report) -> Iterator[tuple[str, Rows]]:
@@ -52,12 +74,12 @@ def _sections(report: Report) -> Iterator[tuple[str, Rows]]:
 
 def to_csv(report: Report) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC)  # texts quoted (a ; list separator cannot split them)
     writer.writerow(["统计期间", report.start.isoformat(), report.end.isoformat() + " (不含)", "分组方式",
                      report.dimension.value])
     for _name, rows in _sections(report):
         writer.writerow([])
-        writer.writerows(rows)
+        writer.writerows([csv_cell(v) for v in row] for row in rows)
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -69,8 +91,13 @@ def to_xlsx(report: Report) -> bytes:
         assert sheet is not None
         sheet.title = name
         first = False
-        for row in rows:
-            sheet.append(row)
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row, start=1):
+                cell = sheet.cell(row=r, column=c, value=value)
+                if isinstance(value, str):
+                    cell.data_type = "s"  # text stays text: openpyxl types "=…" as a formula
+                    if formula_like(value):
+                        cell.quotePrefix = True  # as Excel keeps '=…: shown and edited as text
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
