@@ -1,4 +1,5 @@
-"""The doctors' alerts inbox: red flags raised by answers (``Alert`` rows written by ``callcenter.call_form``).
+"""The doctors' alerts inbox: red flags raised by answers (``Alert`` rows written by ``raise_alerts``, for the
+nurse's guided form in ``callcenter.call_form`` and for robot calls in ``callcenter.robocall_results``).
 
 Alerts are rows, so none is lost across restarts. A doctor acknowledges one with a note (who, when, the note
 are kept and audited); the time from raised to acknowledged is reported; an alert left unacknowledged longer
@@ -9,6 +10,7 @@ Views show the patient masked (surname + 某, national ID masked); the full reco
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,8 +19,12 @@ from sqlmodel import Session, col, select
 
 from callcenter import audit
 from callcenter.errors import Conflict, InvalidInput, NotFound
+from callcenter.events import DOCTORS, SUPERVISORS, EventKind
 from callcenter.models import Alert, Answer, Patient, Questionnaire, Response, User
+from callcenter.ports import Notifier
 from callcenter.privacy import mask_name, mask_national_id
+from scripts_questionnaires import Engine
+from scripts_questionnaires.runstate import RunState
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +71,41 @@ class AckSummary:
     escalated: int
     median_minutes: float | None
     max_minutes: float | None
+
+
+@dataclass(frozen=True)
+class RaisedAlertRow:
+    """An ``Alert`` row just written: what the live notification carries (ids, never patient data)."""
+
+    alert_id: int
+    rule_id: str
+    severity: str
+
+
+def raise_alerts(session: Session, engine: Engine, state: RunState, response: Response, *, item_id: str,
+                 now: datetime) -> tuple[RaisedAlertRow, ...]:
+    """Evaluate the script's alert rules on the run ``state`` and write an ``Alert`` row for each rule that holds
+    and has not been raised on ``response`` before (a rule raises once per response, even when answers are
+    amended). ``item_id``: the answer after which they were raised. Returns the rows written, to be announced
+    with ``notify_raised`` once the transaction is committed."""
+    already = set(session.exec(select(Alert.rule_id).where(Alert.response_id == response.id)))
+    rows = [Alert(patient_id=response.patient_id, response_id=response.id, rule_id=alert.id, item_id=item_id,
+                  severity=alert.severity.value, message=alert.message, raised_at=now)
+            for alert in engine.alerts(state) if alert.id not in already]
+    session.add_all(rows)
+    session.flush()
+    for row in rows:
+        logger.info("alert=%s rule=%s severity=%s raised on response=%s", row.id, row.rule_id, row.severity,
+                    response.id)
+    return tuple(RaisedAlertRow(a.id or 0, a.rule_id, a.severity) for a in rows)
+
+
+def notify_raised(notifier: Notifier, raised: Iterable[RaisedAlertRow], *, task_id: int | None) -> None:
+    """Announce alerts just raised (after their commit) to the doctors' inbox and the supervisors, live."""
+    for alert in raised:
+        for room in (SUPERVISORS, DOCTORS):  # DOCTORS: the alerts inbox reloads (web.alerts)
+            notifier.emit(EventKind.alert, {"alert_id": alert.alert_id, "rule_id": alert.rule_id,
+                                            "task_id": task_id, "severity": alert.severity}, room)
 
 
 def _answer_text(value: Any) -> str:

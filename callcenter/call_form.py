@@ -3,7 +3,8 @@
 ``open_form`` finds the task's run in progress (a browser reload or a new attempt resumes it) or starts one on
 the latest published version of the task's questionnaire; ``record_answer`` commits each confirmed answer at
 once (an ``Answer`` row with its provenance, the run state in ``Response.run_state``) and raises the
-script's alerts as ``Alert`` rows. The engine (``scripts_questionnaires``) decides branching and validation.
+script's alerts as ``Alert`` rows (``callcenter.alerts.raise_alerts``, shared with robot calls). The engine
+(``scripts_questionnaires``) decides branching and validation.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from callcenter import questionnaires
+from callcenter.alerts import RaisedAlertRow, raise_alerts
 from callcenter.errors import InvalidInput, NotFound
-from callcenter.models import Alert, Answer, AnswerSource, Encounter, Patient, Questionnaire, Response, Task
+from callcenter.models import Answer, AnswerSource, Encounter, Patient, Questionnaire, Response, Task
 from callcenter.users import StaffMember
 from scripts_questionnaires import Engine, ScriptError
 from scripts_questionnaires.model import Item, ItemType
@@ -64,13 +66,6 @@ class AlertView:
     id: str
     severity: str
     message: str
-
-
-@dataclass(frozen=True)
-class RaisedAlertRow:
-    alert_id: int
-    rule_id: str
-    severity: str
 
 
 @dataclass(frozen=True)
@@ -229,17 +224,10 @@ def record_answer(session: Session, task_id: int, response_id: int, nurse: Staff
                        confirmed_at=now))
     response.run_state = state.to_dict()
     session.add(response)
-    raised = {a.rule_id for a in session.exec(select(Alert).where(Alert.response_id == response_id))}
-    new_rows = [
-        Alert(patient_id=response.patient_id, response_id=response_id, rule_id=alert.id, item_id=item_id,
-              severity=alert.severity.value, message=alert.message, raised_at=now)
-        for alert in engine.alerts(state) if alert.id not in raised
-    ]
-    session.add_all(new_rows)
-    session.flush()
+    new_alerts = raise_alerts(session, engine, state, response, item_id=item_id, now=now)
     logger.info("response=%s item=%s answered source=%s", response_id, item_id, source.value)
     view = _view(engine, state, response, response.task_id or 0)
-    return replace(view, new_alerts=tuple(RaisedAlertRow(a.id or 0, a.rule_id, a.severity) for a in new_rows))
+    return replace(view, new_alerts=new_alerts)
 
 
 def close_form(session: Session, task_id: int, *, completed: bool, task_closed: bool, now: datetime) -> str | None:

@@ -1,6 +1,8 @@
 """What a finished robot reminder call changes in the database (one transaction, the caller's session).
 
 - the answers become a Response of the recall-reminder script, each Answer with provenance ``dtmf`` or ``asr``;
+- the script's alert rules are evaluated on those answers (``alerts.raise_alerts``, as in a nurse's call): the
+  ``Alert`` rows are returned in the record, for the doctors' inbox to be told once the transaction commits;
 - the revisit appointment is marked confirmed / rescheduled / declined;
 - the task gets the outcome through ``tasks.apply_outcome`` (retries, next number, stop rules of the plan);
 - reschedule, "talk to a nurse", a transfer and unanswered questions hand the task to the nurses: its channel
@@ -18,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from callcenter import questionnaires
+from callcenter.alerts import RaisedAlertRow, raise_alerts
 from callcenter.call_rules import CallRules
 from callcenter.clock import FrozenClock
 from callcenter.errors import NotFound
@@ -34,10 +38,13 @@ from callcenter.models import (
     Task,
     TaskStatus,
 )
-from callcenter.robocall import CallResult, FollowUp
+from callcenter.robocall import CallResult, FollowUp, RecordedAnswer
 from callcenter.sms import campaigns as sms_campaigns
 from callcenter.sms import service as sms_service
 from callcenter.tasks import apply_outcome, upcoming_appointments
+from scripts_questionnaires import Engine, ScriptError
+from scripts_questionnaires.runstate import AnswerSource as RunSource
+from scripts_questionnaires.runstate import Provenance, RunState
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +61,7 @@ class RobotCallRecord:
     response_id: int | None
     appointment_id: int | None
     escalated_to: Channel | None = None
+    alerts: tuple[RaisedAlertRow, ...] = ()  # raised by the answers (rows written; announce after the commit)
 
 
 def recall_questionnaire(session: Session, key: str = RECALL_SCRIPT_KEY) -> Questionnaire:
@@ -105,6 +113,34 @@ def store_answers(session: Session, result: CallResult, *, task: Task, questionn
     return response
 
 
+def _run_state(engine: Engine, answers: Sequence[RecordedAnswer], by: str) -> RunState:
+    """The robot's answers replayed on the engine in the order given (a later answer to an item amends it);
+    an answer the script does not accept (value or branching) is left out of the evaluation, with a warning."""
+    state = engine.start()
+    for recorded in answers:
+        provenance = Provenance(RunSource(recorded.source), recorded.confidence, recorded.t0_s, recorded.t1_s,
+                                recorded.text, by)
+        try:
+            state = engine.amend(state, recorded.item_id, recorded.value, provenance)
+        except ScriptError as exc:
+            logger.warning("robot answer to item=%s not evaluated for alerts: %s", recorded.item_id,
+                           type(exc).__name__)
+    return state
+
+
+def raise_robot_alerts(session: Session, result: CallResult, response: Response, questionnaire: Questionnaire,
+                       *, by: str, now: datetime) -> tuple[RaisedAlertRow, ...]:
+    """The script's alert rules on the call's answers (e.g. ``declined_revisit``), as ``Alert`` rows."""
+    if not questionnaire.compiled:  # only a row not published by questionnaires.publish; the call is still recorded
+        logger.warning("questionnaire=%s has no compiled script: robot call alerts not evaluated", questionnaire.id)
+        return ()
+    engine = Engine(questionnaires.script_of(questionnaire))
+    state = _run_state(engine, result.answers, by)
+    if not state.entries:
+        return ()
+    return raise_alerts(session, engine, state, response, item_id=state.entries[-1].item_id, now=now)
+
+
 def record_robot_call(
     session: Session,
     task_id: int,
@@ -129,9 +165,13 @@ def record_robot_call(
             else DEFAULT_ESCALATION
     actor = f"robot:{robot}"
     response = None
+    raised: tuple[RaisedAlertRow, ...] = ()
     if result.answers:
-        response = store_answers(session, result, task=task, questionnaire=recall_questionnaire(session),
-                                 attempt_id=attempt_id, now=now)
+        questionnaire = recall_questionnaire(session)
+        response = store_answers(session, result, task=task, questionnaire=questionnaire, attempt_id=attempt_id,
+                                 now=now)
+        if response is not None:
+            raised = raise_robot_alerts(session, result, response, questionnaire, by=actor, now=now)
     appointment = reminder_appointment(session, task, now)
     decision = result.decision
     if appointment is not None and decision in _APPOINTMENT_STATUS:
@@ -154,7 +194,7 @@ def record_robot_call(
                              appointment=appointment)
     logger.info("task=%s robot call %s -> %s (%s)", task_id, result.outcome, task.status, result.follow_up)
     return RobotCallRecord(task.status, response.id if response else None,
-                           appointment.id if appointment else None, escalated)
+                           appointment.id if appointment else None, escalated, raised)
 
 
 def next_channel(escalation: Sequence[Channel], current: Channel) -> Channel | None:

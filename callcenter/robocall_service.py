@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from callcenter import queue
+from callcenter.alerts import notify_raised
 from callcenter.call_rules import CallRules
 from callcenter.clock import Clock
 from callcenter.db import session_scope
@@ -115,7 +116,8 @@ class RobocallService:
                        speech_locale=self.speech_locale)
 
     def record(self, report: CallReport) -> RobotCallRecord:
-        """Write one finished call: attempt times and SIP id, the recording, then the outcome and follow-up."""
+        """Write one finished call: attempt times and SIP id, the recording, then the outcome and follow-up; the
+        alerts its answers raised are announced to the doctors' inbox (when a notifier is configured)."""
         now = self.clock.now()
         with session_scope(self.engine) as session:
             attempt = session.get(CallAttempt, report.attempt_id) if report.attempt_id else None
@@ -129,9 +131,12 @@ class RobocallService:
                 if path is not None and path.is_file():
                     session.add(Recording(attempt_id=attempt.id, path=str(path), duration_s=report.duration_s,
                                           created_at=now))
-            return record_robot_call(session, report.task_id, report.result, robot=self.robot, now=now,
-                                     rules=self.rules, hospital_name=self.hospital_name,
-                                     attempt_id=report.attempt_id)
+            record = record_robot_call(session, report.task_id, report.result, robot=self.robot, now=now,
+                                       rules=self.rules, hospital_name=self.hospital_name,
+                                       attempt_id=report.attempt_id)
+        if self.notifier is not None:  # after the commit: the inboxes that reload read the new alerts
+            notify_raised(self.notifier, record.alerts, task_id=report.task_id)
+        return record
 
     def board_changed(self, task_id: int) -> None:
         """A robot call started or ended: tell the board (throttled; ``flush_board`` sends what was held back)."""

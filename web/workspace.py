@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from callcenter import call_form, disclosure, inbound, nurse_calls, queue, worklist
+from callcenter import alerts, call_form, disclosure, inbound, nurse_calls, queue, worklist
 from callcenter import patient_panel as panels
 from callcenter.errors import Conflict, InvalidInput
-from callcenter.events import DOCTORS, SUPERVISORS, EventKind, agent_room, attempt_room
+from callcenter.events import EventKind, agent_room, attempt_room
 from callcenter.models import AnswerSource, CallAttempt, FollowUpPlan, Patient, Role, Task
 from callcenter.privacy import PATIENT_DATA_ROLES
 from web.auth import ALL_ROLES, home_for, public, remote_addr, role_required
@@ -148,10 +148,8 @@ def answer(task_id: int) -> Any:
         # the browser of everyone following the call, and her softphone agent (the ASR grammar follows)
         notifier.emit(EventKind.question, {"attempt_id": attempt_id, "item_id": next_item}, attempt_room(attempt_id))
         notifier.emit(EventKind.agent_command, form.grammar_command(attempt_id), agent_room(nurse.id))
-    for alert in form.new_alerts:  # only what this answer raised, not every alert of the run again
-        for room in (SUPERVISORS, DOCTORS):  # DOCTORS: the alerts inbox reloads (web.alerts)
-            notifier.emit(EventKind.alert, {"alert_id": alert.alert_id, "rule_id": alert.rule_id,
-                                            "task_id": task_id, "severity": alert.severity}, room)
+    # only what this answer raised, not every alert of the run again
+    alerts.notify_raised(notifier, form.new_alerts, task_id=task_id)
     if request.headers.get("HX-Request"):
         return render_template("workspace/_guided_form.html", form=form, screen=None)
     return redirect(url_for("workspace.call", task_id=task_id))

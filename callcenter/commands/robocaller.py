@@ -53,9 +53,11 @@ def prompt_synth(cache: TtsCache, locale: str, staff_dir: Path | None) -> Callab
 
 
 def _board_notifier(redis_url: str) -> Notifier | None:
-    """The supervisors' live board follows the robot campaigns through Redis (the dashboard's message queue)."""
+    """The supervisors' live board follows the robot campaigns, and the doctors' inbox the alerts robot calls
+    raise, through Redis (the dashboard's message queue)."""
     if not redis_url:
-        logger.info("no CALLCENTER_REDIS_URL: the live board shows robot calls at its next refresh")
+        logger.info("no CALLCENTER_REDIS_URL: the live board and the alerts inbox show robot calls at their "
+                    "next refresh")
         return None
     from web.realtime import SocketIONotifier
 

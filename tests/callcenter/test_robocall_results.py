@@ -4,16 +4,19 @@ provenance, appointment status, outcome through apply_outcome, hand-over to nurs
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from callcenter import questionnaires
 from callcenter.call_rules import CallRules
 from callcenter.db import session_scope
 from callcenter.errors import NotFound
 from callcenter.models import (
+    Alert,
     Answer,
     AnswerSource,
     Appointment,
@@ -37,15 +40,21 @@ from callcenter.robocall_results import next_channel, record_robot_call
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI)  # a Wednesday, inside the call windows
 RULES = CallRules()
+RECALL_YAML = Path(__file__).resolve().parents[2] / "scripts_questionnaires" / "library" / "recall_reminder.yaml"
 
 
 class World:
-    def __init__(self, engine: Engine, *, max_attempts: int = 3, publish: bool = True) -> None:
+    def __init__(self, engine: Engine, *, max_attempts: int = 3, publish: bool = True, library: bool = False
+                 ) -> None:
+        """``library``: publish the real recall-reminder script (its alert rules), else a bare version row."""
         self.engine = engine
         with session_scope(engine) as s:
             seed_outcomes(s)
-            status = QuestionnaireStatus.published if publish else QuestionnaireStatus.draft
-            s.add(Questionnaire(key="recall-reminder", version=1 if publish else 0, status=status))
+            if library:
+                questionnaires.publish(s, RECALL_YAML.read_text(encoding="utf-8"), str(RECALL_YAML))
+            else:
+                status = QuestionnaireStatus.published if publish else QuestionnaireStatus.draft
+                s.add(Questionnaire(key="recall-reminder", version=1 if publish else 0, status=status))
             plan = FollowUpPlan(key="revisit", name="复诊提醒", questionnaire_key="recall-reminder",
                                 channel=Channel.robot_call, stop_rules={"refused": "plan"})
             patient = Patient(name="张三", sex=Sex.male, mrn="r1")
@@ -142,6 +151,31 @@ def test_repeated_decision_keeps_the_last_answer_and_supersedes_the_first(sqlite
     with Session(sqlite_engine) as s:
         answers = s.exec(select(Answer).order_by(col(Answer.id))).all()
     assert [(a.value, a.superseded) for a in answers] == [("repeat", True), ("confirm", False)]
+
+
+def test_a_declined_revisit_raises_the_scripts_alert_for_the_doctors(engine: Engine) -> None:
+    world = World(engine, library=True)
+    record = world.record(CallResult("refused", FollowUp.stop, (
+        RecordedAnswer("decision", "repeat", "dtmf", "9"),
+        RecordedAnswer("decision", "decline", "asr", "不来了", 0.8, 4.0, 4.6),
+        RecordedAnswer("decline_reason", "inconvenient", "dtmf", "3")), "机器人外呼：患者表示不再复诊（时间或路程不便）"))
+    with Session(engine) as s:
+        alert = s.exec(select(Alert)).one()
+    assert (alert.rule_id, alert.severity, alert.item_id) == ("declined_revisit", "medium", "decline_reason")
+    assert (alert.patient_id, alert.response_id, alert.raised_at) == (world.patient_id, record.response_id, NOW)
+    assert alert.acknowledged_at is None and "不再复诊" in alert.message
+    assert [(a.alert_id, a.rule_id, a.severity) for a in record.alerts] == [(alert.id, "declined_revisit", "medium")]
+
+
+def test_robot_answers_that_meet_no_alert_rule_raise_none(engine: Engine) -> None:
+    world = World(engine, library=True)
+    record = world.record(CallResult("refused", FollowUp.stop, (
+        RecordedAnswer("decision", "decline", "dtmf", "3"),
+        RecordedAnswer("decline_reason", "elsewhere", "dtmf", "1")),  # checked elsewhere: no alert by the rule
+        "机器人外呼：患者表示不再复诊（已在其他医院复查）"))
+    assert record.alerts == () and record.response_id is not None
+    with Session(engine) as s:
+        assert s.exec(select(Alert)).all() == []
 
 
 def test_hang_up_is_retried_by_the_robot_without_a_response(engine: Engine) -> None:

@@ -14,10 +14,12 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from callcenter import questionnaires
 from callcenter.call_rules import CallRules
 from callcenter.clock import FrozenClock
 from callcenter.db import session_scope
 from callcenter.models import (
+    Alert,
     Appointment,
     CallAttempt,
     Channel,
@@ -68,11 +70,16 @@ class FakePool:
         return self._done.popleft()
 
 
-def _world(engine: Engine, tasks: int, *, birth: date | None = None) -> list[int]:
+def _world(engine: Engine, tasks: int, *, birth: date | None = None, library: bool = False) -> list[int]:
+    """``library``: publish the real recall-reminder script (its alert rules), else a bare version row."""
     ids = []
     with session_scope(engine) as s:
         seed_outcomes(s)
-        s.add(Questionnaire(key="recall-reminder", version=1, status=QuestionnaireStatus.published))
+        if library:
+            recall = LIBRARY / "recall_reminder.yaml"
+            questionnaires.publish(s, recall.read_text(encoding="utf-8"), str(recall))
+        else:
+            s.add(Questionnaire(key="recall-reminder", version=1, status=QuestionnaireStatus.published))
         plan = FollowUpPlan(key="revisit", name="复诊提醒", questionnaire_key="recall-reminder",
                             channel=Channel.robot_call)
         nurse_plan = FollowUpPlan(key="nurse", name="护士随访", questionnaire_key="x")
@@ -193,3 +200,19 @@ def test_no_task_is_claimed_outside_the_call_windows(sqlite_engine: Engine, hour
     service = _service(sqlite_engine, [])
     service.clock = FrozenClock(NOW.replace(hour=hour))
     assert service.next_job() is None
+
+
+def test_an_alert_raised_by_a_robot_calls_answers_reaches_the_doctors_inbox_live(engine: Engine) -> None:
+    (task_id,) = _world(engine, 1, library=True)
+    declined = CallResult("refused", FollowUp.stop, (RecordedAnswer("decision", "decline", "dtmf", "3"),
+                                                     RecordedAnswer("decline_reason", "other", "dtmf", "4")),
+                          "机器人外呼：患者表示不再复诊（其他原因）")
+    board = BoardRecorder()
+    _service(engine, [], notifier=board).run(FakePool(capacity=1, result=declined), threading.Event(), once=True,
+                                             idle_s=0.01)
+    with Session(engine) as s:
+        alert = s.exec(select(Alert)).one()
+    assert alert.rule_id == "declined_revisit"
+    told = [(room, payload) for event, payload, room in board.pushed if event == "alert"]
+    payload = {"alert_id": alert.id, "rule_id": "declined_revisit", "task_id": task_id, "severity": "medium"}
+    assert told == [("supervisors", payload), ("doctors", payload)]
