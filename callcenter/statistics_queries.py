@@ -185,10 +185,17 @@ def _task_counts(session: Session, scope: _Scope,
     call_columns = [rows.c[f"c{i}"] for i in range(n_calls)]
 
     by_class = {c: [r for r, rc in scope.rank_class.items() if rc is c] for c in statistics.AaporClass}
+    in_class: dict[statistics.AaporClass, ColumnElement[bool] | None] = {
+        c: rows.c.best.in_(ranks) if ranks else None for c, ranks in by_class.items()}
+    # AAPOR 3.11 "not attempted or worked": a task due in the period that nobody called is a case of unknown
+    # eligibility, so the rates are not flattered by the tasks a team did not get to (cancelled ones are no case)
+    not_worked = and_(rows.c.attempts == 0, rows.c.status != TaskStatus.cancelled.value)
+    u = in_class[statistics.AaporClass.U]
+    in_class[statistics.AaporClass.U] = not_worked if u is None else or_(u, not_worked)
     sums = [func.count(), _count(rows.c.status == TaskStatus.completed.value),
             _count(rows.c.status == TaskStatus.unreachable.value), _count(rows.c.status == TaskStatus.cancelled.value),
             _count(rows.c.attempts > 0), func.coalesce(func.sum(rows.c.contacted), 0),
-            *(_count(rows.c.best.in_(ranks)) if ranks else literal(0) for ranks in by_class.values()),
+            *(literal(0) if cond is None else _count(cond) for cond in in_class.values()),
             *(func.sum(c) for c in call_columns)]
     out = []
     for key, day, due, completed, unreachable, cancelled, attempted, contacted, *rest in session.execute(

@@ -150,10 +150,11 @@ def test_totals_match_the_hand_computed_figures(session, data):
     assert total.contact_rate == pytest.approx(0.75)
     # completed / (due - cancelled) = 1 / (6 - 2)
     assert total.completion_rate == pytest.approx(0.25)
-    # dispositions: T1 1.1 -> I; T2 2.21 -> NC; T3 2.11 -> R; T4 min(3.13, 3.12, 4.70) = 3.12 -> U
-    assert total.dispositions == {"I": 1, "P": 0, "R": 1, "NC": 1, "O": 0, "U": 1, "NE": 0}
-    # RR1 = I/(I+P+R+NC+O+U) = 1/4; CON1 = (I+P+R+O)/4 = 2/4; REF1 = R/4 = 1/4
-    assert (total.rates.rr1, total.rates.con1, total.rates.ref1) == (0.25, 0.5, 0.25)
+    # dispositions: T1 1.1 -> I; T2 2.21 -> NC; T3 2.11 -> R; T4 min(3.13, 3.12, 4.70) = 3.12 -> U;
+    # T5 due and never called: 3.11 not attempted -> U; T6 never called but cancelled: no case
+    assert total.dispositions == {"I": 1, "P": 0, "R": 1, "NC": 1, "O": 0, "U": 2, "NE": 0}
+    # RR1 = I/(I+P+R+NC+O+U) = 1/5; CON1 = (I+P+R+O)/5 = 2/5; REF1 = R/5 = 1/5
+    assert (total.rates.rr1, total.rates.con1, total.rates.ref1) == (0.2, 0.4, 0.2)
     # calls started 11-23..11-24: T1 x2, T2, T3, T4 x3, T8 (task outside, call inside) = 8; T7's is on 11-25
     assert total.calls == 8
     # talk: T1 300 + T2 60 + T3 120 + T8 30 = 510 s over 4 answered calls; wrap-up (60 + 30 + 60) / 3 = 50 s
@@ -178,7 +179,7 @@ def test_per_department_figures(session, data):
     assert cardio.rates.rr1 == pytest.approx(1 / 3) and cardio.rates.con1 == pytest.approx(2 / 3)
     assert cardio.rates.ref1 == pytest.approx(1 / 3)
     assert (cardio.calls, cardio.talk_s_total) == (4, 480)  # T1 x2, T2, T3: 300 + 60 + 120
-    # 内分泌科: T4 T5 T6; only T4 attempted, never contacted; completion 0/(3-1); U only -> rates 0
+    # 内分泌科: T4 T5 T6; only T4 attempted, never contacted; completion 0/(3-1); U (T4, T5 not attempted) -> 0
     assert (endo.tasks_due, endo.unreachable, endo.attempted, endo.contacted) == (3, 1, 1, 0)
     assert endo.contact_rate == 0 and endo.completion_rate == 0
     assert (endo.rates.rr1, endo.rates.con1, endo.rates.ref1) == (0, 0, 0)
@@ -215,10 +216,11 @@ def test_per_day_figures(session, data):
     assert first.dispositions == {"I": 1, "P": 0, "R": 0, "NC": 1, "O": 0, "U": 0, "NE": 0}
     assert (first.rates.rr1, first.rates.con1, first.rates.ref1) == (0.5, 0.5, 0)
     assert (first.calls, first.answered_calls, first.talk_s_total, first.wrap_up_s_mean) == (4, 3, 390, 45)
-    # 11-24: T3 (R, cancelled) T4 (U, unreachable) T5 T6 (cancelled); completion 0 / (4 - 2)
+    # 11-24: T3 (R, cancelled) T4 (U, unreachable) T5 (U: due, not attempted) T6 (cancelled, no case);
+    # completion 0 / (4 - 2); REF1 = 1 / 3
     assert (second.tasks_due, second.cancelled, second.unreachable, second.attempted, second.contacted) == (4, 2, 1, 2, 1)
-    assert second.dispositions == {"I": 0, "P": 0, "R": 1, "NC": 0, "O": 0, "U": 1, "NE": 0}
-    assert (second.rates.rr1, second.rates.ref1, second.completion_rate) == (0, 0.5, 0)
+    assert second.dispositions == {"I": 0, "P": 0, "R": 1, "NC": 0, "O": 0, "U": 2, "NE": 0}
+    assert (second.rates.rr1, second.rates.ref1, second.completion_rate) == (0, pytest.approx(1 / 3), 0)
     assert (second.calls, second.talk_s_total, second.talk_s_mean, second.wrap_up_s_mean) == (4, 120, 120, 60)
 
 
@@ -236,8 +238,10 @@ def test_per_nurse_task_outcomes_follow_the_nurse_of_the_last_call(session, data
     assert (wang.rates.rr1, wang.wrap_up_s_mean) == (0.5, 45)
     # 小李: T3 (R) T4 (U)
     assert (li.attempted, li.contacted, li.dispositions["R"], li.dispositions["U"], li.rates.ref1) == (2, 1, 1, 1, 0.5)
-    # never called: T5 (due) T6 (cancelled): no cases, no calls, completion 0 / (2 - 1)
-    assert (never.attempted, never.calls, never.contact_rate, never.rates.rr1, never.completion_rate) == (0, 0, None, None, 0)
+    # never called: T5 (due: one case, 3.11 not attempted -> U) T6 (cancelled: no case); no calls;
+    # completion 0 / (2 - 1); RR1 = 0 / 1
+    assert (never.attempted, never.calls, never.contact_rate, never.completion_rate) == (0, 0, None, 0)
+    assert (never.dispositions["U"], never.rates.rr1, never.rates.con1) == (1, 0, 0)
     assert never.talk_s_mean is None and never.wrap_up_s_mean is None
 
 

@@ -39,11 +39,12 @@ def test_statistics_page_shows_the_period_figures(client, auth, worked):
     response = client.get("/supervisor/stats/?start=2026-11-25&end=2026-11-25&by=nurse")
     body = response.get_data(as_text=True)
     assert response.status_code == 200
-    # three tasks due today (queue_data), one completed; RR1 = I / (I + U) = 1 / 2
+    # three tasks due today (queue_data), one completed, one not answered, one not called yet (3.11, U):
+    # RR1 = I / (I + U) = 1 / 3
     assert 'data-key="合计"' in body
     total = body[body.index('data-key="合计"'):]
     assert '<td data-figure="due">3</td>' in total and '<td data-figure="completed">1</td>' in total
-    assert '<td data-figure="rr1">50.0%</td>' in total and '<td data-figure="calls">2</td>' in total
+    assert '<td data-figure="rr1">33.3%</td>' in total and '<td data-figure="calls">2</td>' in total
     assert "nurse-显示名" in body  # the per-nurse group
 
 
@@ -56,7 +57,7 @@ def test_csv_and_xlsx_exports_carry_the_figures_and_are_audited(client, auth, sq
     header = next(r for r in rows if r and r[0] == "分组")
     total = next(r for r in rows if r and r[0] == "合计")
     figures = dict(zip(header, total, strict=True))
-    assert (figures["应访任务"], figures["已完成"], figures["RR1"], figures["呼叫次数"]) == ("3", "1", "0.5", "2")
+    assert (figures["应访任务"], figures["已完成"], figures["RR1"], figures["呼叫次数"]) == ("3", "1", "0.3333", "2")
     book = load_workbook(io.BytesIO(client.get(f"/supervisor/stats/export.xlsx?{query}").get_data()))
     assert book.sheetnames == ["figures", "by_hour", "trend", "answers"]
     sheet = [list(r) for r in book["figures"].iter_rows(values_only=True)]
