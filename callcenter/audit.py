@@ -33,10 +33,12 @@ class AuditAction(enum.StrEnum):
     agent_token_issue = "user.agent_token"
     export = "export"
     script_publish = "script.publish"
-    answer_edit = "answer.edit"
+    answer_edit = "answer.edit"  # a confirmed answer replaced (detail: ids only; the old row stays, superseded)
     alert_acknowledge = "alert.acknowledge"
     plan_edit = "plan.edit"
     script_draft = "script.draft"
+    qa_view = "qa.view"  # a call opened in QA (transcript, answers)
+    qa_review = "qa.review"
 
 
 @dataclass(frozen=True)

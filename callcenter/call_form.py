@@ -16,8 +16,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from callcenter import questionnaires
+from callcenter import audit, questionnaires
 from callcenter.alerts import RaisedAlertRow, raise_alerts
+from callcenter.audit import AuditAction
 from callcenter.errors import InvalidInput, NotFound
 from callcenter.models import Answer, AnswerSource, Encounter, Patient, Questionnaire, Response, Task
 from callcenter.users import StaffMember
@@ -196,8 +197,11 @@ def open_form(session: Session, task_id: int, nurse: StaffMember, *, attempt_id:
 def record_answer(session: Session, task_id: int, response_id: int, nurse: StaffMember, *, item_id: str,
                   value: object,
                   now: datetime, source: AnswerSource = AnswerSource.nurse, confidence: float | None = None,
-                  text: str = "", t0_s: float | None = None, t1_s: float | None = None) -> FormView:
-    """Commit one confirmed answer (or an amendment of an earlier one) with its provenance."""
+                  text: str = "", t0_s: float | None = None, t1_s: float | None = None,
+                  remote_addr: str = "") -> FormView:
+    """Commit one confirmed answer (or an amendment of an earlier one) with its provenance. Replacing a confirmed
+    answer is audited (``answer.edit``: who, from where, task, call, item and the ids of the old and new answers —
+    the values stay in the answer rows, the old one kept as superseded)."""
     response = session.get(Response, response_id)
     if response is None or response.task_id != task_id:
         raise NotFound(f"response {response_id} is not the questionnaire run of task {task_id}; reload the page")
@@ -214,18 +218,28 @@ def record_answer(session: Session, task_id: int, response_id: int, nurse: Staff
         raise InvalidInput(str(exc)) from exc
     entry = state.latest(item_id)
     assert entry is not None
+    replaced: list[int] = []
     if amending:
         for old in session.exec(select(Answer).where(Answer.response_id == response_id, Answer.item_id == item_id,
                                                      col(Answer.superseded).is_(False))):
             old.superseded = True
             session.add(old)
-    session.add(Answer(response_id=response_id, item_id=item_id, value=entry.value, text=text, source=source,
-                       confidence=confidence, audio_t0_s=t0_s, audio_t1_s=t1_s, confirmed_by_id=nurse.id,
-                       confirmed_at=now))
+            replaced.append(old.id or 0)
+    answer = Answer(response_id=response_id, item_id=item_id, value=entry.value, text=text, source=source,
+                    confidence=confidence, audio_t0_s=t0_s, audio_t1_s=t1_s, confirmed_by_id=nurse.id,
+                    confirmed_at=now)
+    session.add(answer)
     response.run_state = state.to_dict()
     session.add(response)
+    if replaced:
+        session.flush()
+        audit.record(session, action=AuditAction.answer_edit, at=now, user_id=nurse.id, object_type="response",
+                     object_id=response_id, remote_addr=remote_addr,
+                     detail={"task_id": task_id, "attempt_id": response.attempt_id, "item_id": item_id,
+                             "old_answer_ids": replaced, "new_answer_id": answer.id, "source": source.value})
     new_alerts = raise_alerts(session, engine, state, response, item_id=item_id, now=now)
-    logger.info("response=%s item=%s answered source=%s", response_id, item_id, source.value)
+    logger.info("response=%s item=%s %s source=%s", response_id, item_id, "amended" if replaced else "answered",
+                source.value)
     view = _view(engine, state, response, response.task_id or 0)
     return replace(view, new_alerts=new_alerts)
 

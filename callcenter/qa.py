@@ -281,7 +281,7 @@ def call_detail(session: Session, attempt_id: int, viewer: StaffMember, zone: tz
         check = check_attempt(session, attempt_id, now=now)
     reviews = tuple(session.exec(select(QaReview).where(QaReview.attempt_id == attempt_id)
                                  .order_by(col(QaReview.id))))
-    audit.record(session, action="qa.view", at=now, user_id=viewer.id, object_type="attempt",
+    audit.record(session, action=audit.AuditAction.qa_view, at=now, user_id=viewer.id, object_type="attempt",
                  object_id=attempt_id, remote_addr=remote_addr)
     return CallDetail(rows[0], transcript, answers, check, reviews)
 
@@ -325,7 +325,7 @@ def review(session: Session, attempt_id: int, reviewer: StaffMember, *, scores: 
         row.callback_task_id = _callback_task(session, attempt, reviewer, now)
     session.add(row)
     session.flush()
-    audit.record(session, action="qa.review", at=now, user_id=reviewer.id, object_type="attempt",
+    audit.record(session, action=audit.AuditAction.qa_review, at=now, user_id=reviewer.id, object_type="attempt",
                  object_id=attempt_id, detail={"review_id": row.id, "total": total, "passed": passed,
                                                 "callback_task_id": row.callback_task_id})
     logger.info("attempt=%s reviewed by user=%s total=%s/%s passed=%s", attempt_id, reviewer.id, total, maximum,

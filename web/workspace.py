@@ -140,6 +140,7 @@ def answer(task_id: int) -> Any:
             value=_answer_value(posted), now=now, source=source,
             confidence=_optional_float(posted.get("confidence")), text=posted.get("heard", ""),
             t0_s=_optional_float(posted.get("t0_s")), t1_s=_optional_float(posted.get("t1_s")),
+            remote_addr=remote_addr(),
         )
         attempt_id = worklist.call_screen(session, task_id, nurse, now=now, rules=current.rules).open_attempt_id
     notifier = notifier_for(current_app._get_current_object())  # type: ignore[attr-defined]

@@ -150,3 +150,31 @@ def test_disclosures_are_audited_and_refused_outside_the_rules(session, world, t
     assert [(e.action, e.username, e.remote_addr) for e in entries] == [
         ("patient.reveal", "n2", ""), ("recording.play", "n1", "10.0.0.9")]
     assert [e.action for e in audit.recent(session, action="recording.play")] == ["recording.play"]
+
+
+def test_replacing_a_confirmed_answer_is_audited_with_ids_only(session, world, caplog):
+    nurse, _other, task, phone = world
+    queue.claim_task(session, task.id, owner=worklist.owner_of(nurse), now=NOW, rules=CallRules())
+    attempt_id, _ = nurse_calls.start_attempt(session, task.id, nurse, phone_id=phone.id, now=NOW)
+    form = call_form.open_form(session, task.id, nurse, attempt_id=attempt_id, hospital_name="医院",
+                               today=NOW.date(), now=NOW)
+    call_form.record_answer(session, task.id, form.response_id, nurse, item_id="feeling", value="yes", now=NOW,
+                            remote_addr="10.0.0.7")
+    call_form.record_answer(session, task.id, form.response_id, nurse, item_id="temp", value="38.6", now=NOW,
+                            remote_addr="10.0.0.7")
+    assert audit.recent(session, action=audit.AuditAction.answer_edit) == []  # first answers are no edits
+    (first,) = session.exec(select(Answer.id).where(Answer.item_id == "temp")).all()
+    later = NOW + timedelta(minutes=2)
+    with caplog.at_level("INFO", logger="callcenter"):
+        call_form.record_answer(session, task.id, form.response_id, nurse, item_id="temp", value="37.4", now=later,
+                                remote_addr="10.0.0.7")
+    (edit,) = audit.recent(session, action=audit.AuditAction.answer_edit)
+    (new,) = session.exec(select(Answer.id).where(Answer.item_id == "temp", Answer.superseded == False)).all()  # noqa: E712
+    assert (edit.user_id, edit.at, edit.object_type, edit.object_id, edit.remote_addr) == (
+        nurse.id, later, "response", str(form.response_id), "10.0.0.7")
+    assert edit.detail == {"task_id": task.id, "attempt_id": attempt_id, "item_id": "temp",
+                           "old_answer_ids": [first], "new_answer_id": new, "source": "nurse"}
+    assert session.get(Answer, first).value == 38.6  # the old value stays in its (superseded) row
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert f"response={form.response_id} item=temp amended" in logged
+    assert "37.4" not in logged and "38.6" not in logged and "王五" not in logged

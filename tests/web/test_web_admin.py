@@ -52,3 +52,22 @@ def test_audit_page_lists_events_and_filters_by_action(client, auth, auth_for, c
     assert "recording.play" in html and "auth.login" in html
     filtered = client.get("/admin/audit?action=recording.play").get_data(as_text=True)
     assert "recording.play" in filtered and "<td>auth.login</td>" not in filtered
+
+
+def test_the_audit_filter_selects_qa_views_and_reviews(client, auth, auth_for, call_data):
+    supervisor, supervisor_auth = auth_for("supervisor")
+    assert supervisor.get(f"/supervisor/qa/calls/{call_data.attempt_id}").status_code == 200
+    scores = {"score_identity": 10, "score_script": 25, "score_accuracy": 25, "score_communication": 15,
+              "score_closing": 5}
+    reviewed = supervisor.post(f"/supervisor/qa/calls/{call_data.attempt_id}/review",
+                               data={**scores, "comment": "", "csrf_token": supervisor_auth.fresh_csrf()})
+    assert reviewed.status_code in (200, 302)
+    auth.login("admin")
+    page = client.get("/admin/audit").get_data(as_text=True)
+    options = re.findall(r'<option value="([^"]+)"', page)
+    assert {"qa.view", "qa.review", "answer.edit"} <= set(options)
+    for action in ("qa.view", "qa.review"):
+        filtered = client.get(f"/admin/audit?action={action}").get_data(as_text=True)
+        assert f'<option value="{action}" selected' in filtered
+        rows = re.findall(r"<td>(qa\.[a-z]+|auth\.[a-z_]+|recording\.[a-z]+)</td>", filtered)
+        assert rows == [action], action
