@@ -45,12 +45,31 @@ _SEGMENT = re.compile(r"[A-Z][A-Z0-9]{2}(\||$)")
 _TS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d+)?([+-]\d{4})?")
 
 
+# HL7 table 0357 (message error condition codes), the ones the acknowledgements use in ERR-3
+SEGMENT_SEQUENCE_ERROR, REQUIRED_FIELD_MISSING, DATA_TYPE_ERROR, TABLE_VALUE_NOT_FOUND = 100, 101, 102, 103
+UNSUPPORTED_MESSAGE_TYPE, UNSUPPORTED_EVENT_CODE, UNKNOWN_KEY_IDENTIFIER = 200, 201, 204
+DUPLICATE_KEY_IDENTIFIER, APPLICATION_INTERNAL_ERROR = 205, 207
+ERROR_CONDITIONS = {
+    SEGMENT_SEQUENCE_ERROR: "Segment sequence error", REQUIRED_FIELD_MISSING: "Required field missing",
+    DATA_TYPE_ERROR: "Data type error", TABLE_VALUE_NOT_FOUND: "Table value not found",
+    UNSUPPORTED_MESSAGE_TYPE: "Unsupported message type", UNSUPPORTED_EVENT_CODE: "Unsupported event code",
+    UNKNOWN_KEY_IDENTIFIER: "Unknown key identifier", DUPLICATE_KEY_IDENTIFIER: "Duplicate key identifier",
+    APPLICATION_INTERNAL_ERROR: "Application internal error",
+}
+
+
 class Hl7Reject(Exception):
-    """The message is not a usable ADT message (answer AR)."""
+    """The message is not a usable ADT message (answer AR); ``condition`` is its HL7 table 0357 code."""
+
+    def __init__(self, reason: str, condition: int = SEGMENT_SEQUENCE_ERROR) -> None:
+        super().__init__(reason)
+        self.condition = condition
 
 
 class Hl7DataError(Exception):
     """The message is an ADT message but a required value is missing (answer AE)."""
+
+    condition = REQUIRED_FIELD_MISSING
 
     def __init__(self, control_id: str, raw: str, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
@@ -167,11 +186,12 @@ def parse_adt(text: str, *, line: int = 1, tz: tzinfo = HOSPITAL_TZ) -> AdtMessa
     if not raw.startswith("MSH") or len(raw) < 8:
         raise Hl7Reject("not an HL7 v2 message: it must start with an MSH segment")
     if raw[3].isalnum() or raw[3] in " \\":
-        raise Hl7Reject("unreadable MSH segment: the 4th character must be the field separator, usually |")
+        raise Hl7Reject("unreadable MSH segment: the 4th character must be the field separator, usually |",
+                        DATA_TYPE_ERROR)
     try:
         r = _Reader(raw)
     except Exception as exc:  # python-hl7 raises several kinds on broken encoding characters
-        raise Hl7Reject(f"unreadable HL7 message ({type(exc).__name__}: {exc})") from exc
+        raise Hl7Reject(f"unreadable HL7 message ({type(exc).__name__}: {exc})", DATA_TYPE_ERROR) from exc
     msh = r.segments("MSH")[0]
     control_id = r.field(msh, 10)
     msg_type, trigger = r.comp_of(msh, 9, 1), r.comp_of(msh, 9, 2)
@@ -179,9 +199,11 @@ def parse_adt(text: str, *, line: int = 1, tz: tzinfo = HOSPITAL_TZ) -> AdtMessa
     if not trigger:
         trigger = r.comp_of(evn, 1)
     if msg_type != "ADT":
-        raise Hl7Reject(f"message type {msg_type or '(empty)'} is not ADT; only ADT events are imported")
+        raise Hl7Reject(f"message type {msg_type or '(empty)'} is not ADT; only ADT events are imported",
+                        UNSUPPORTED_MESSAGE_TYPE)
     if trigger not in SUPPORTED_EVENTS:
-        raise Hl7Reject(f"event {trigger or '(empty)'} is not supported; supported: {', '.join(SUPPORTED_EVENTS)}")
+        raise Hl7Reject(f"event {trigger or '(empty)'} is not supported; supported: {', '.join(SUPPORTED_EVENTS)}",
+                        UNSUPPORTED_EVENT_CODE)
     pids = r.segments("PID")
     if not pids:
         raise Hl7Reject(f"ADT^{trigger} without a PID segment")
@@ -235,6 +257,32 @@ def parse_adt(text: str, *, line: int = 1, tz: tzinfo = HOSPITAL_TZ) -> AdtMessa
             values["diagnosis_text"] = r.comp_of(primary, 3, 2) or r.comp_of(primary, 4)
         values["event"] = {"A11": "cancel", "A13": "cancel_discharge"}.get(trigger, "")
     return AdtMessage(control_id, trigger, RawRow(line, values, tuple(phones)), raw)
+
+
+_LOCATION = re.compile(r"\b([A-Z][A-Z0-9]{2})-(\d+)")
+# (words of a reason, condition): intake reasons that are not "the value has the wrong form" (102)
+_REASON_CONDITIONS = (
+    ("needs a national ID or an MRN", REQUIRED_FIELD_MISSING), ("without an encounter id", REQUIRED_FIELD_MISSING),
+    ("needs the visit number", REQUIRED_FIELD_MISSING), ("to cancel", UNKNOWN_KEY_IDENTIFIER),
+    ("belongs to a patient with another national ID", DUPLICATE_KEY_IDENTIFIER),
+)
+_CODED_FIELDS = {"sex", "language", "deceased", "kind"}  # "… is not a …" there: a code outside the table
+
+
+def error_condition(error: RowError) -> int:
+    """The HL7 table 0357 condition of an intake error, for ERR-3 of an acknowledgement."""
+    for words, condition in _REASON_CONDITIONS:
+        if words in error.reason:
+            return condition
+    if error.field.split(" ")[0] in _CODED_FIELDS and " is not " in error.reason:
+        return TABLE_VALUE_NOT_FOUND
+    return DATA_TYPE_ERROR
+
+
+def error_location(field: str) -> str:
+    """ERR-2 (ERL ``segment^sequence^field``) of a canonical field (``national_id`` → ``PID^1^3``), or ""."""
+    match = _LOCATION.search(HL7_FIELDS.get(field, field))
+    return f"{match.group(1)}^1^{match.group(2)}" if match else ""
 
 
 def locate(error: RowError) -> RowError:

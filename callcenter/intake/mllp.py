@@ -1,8 +1,10 @@
 """MLLP listener: HL7 v2 ADT messages over TCP, each answered with an acknowledgement.
 
 Framing (MLLP): ``0x0B`` message ``0x1C 0x0D``. Every message is imported in its own transaction and answered:
-``AA`` accepted; ``AE`` application error (a value is invalid — MSA-3 and ERR-8 give the field and reason,
-nothing of the message is written); ``AR`` rejected (not an ADT message we can process, or unreadable).
+``AA`` accepted; ``AE`` application error (a value is invalid, nothing of the message is written); ``AR``
+rejected (not an ADT message we can process, or unreadable). Every error gets an HL7 v2.5 ERR segment: ERR-2 the
+location (``PID^1^3``), ERR-3 the condition from HL7 table 0357 (``102^Data type error^HL70357``), ERR-4 the
+severity ``E``, ERR-7 and ERR-8 the field and reason; MSA-3 repeats the reasons for v2.1-style receivers.
 The connection and the listener keep serving after any bad message.
 """
 
@@ -11,7 +13,8 @@ from __future__ import annotations
 import logging
 import socketserver
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -20,7 +23,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from callcenter.intake.batch import IntakeSummary, Planner, import_rows
-from callcenter.intake.hl7v2 import AdtMessage, Hl7DataError, Hl7Reject, locate, parse_adt
+from callcenter.intake.hl7v2 import (
+    APPLICATION_INTERNAL_ERROR,
+    ERROR_CONDITIONS,
+    SEGMENT_SEQUENCE_ERROR,
+    AdtMessage,
+    Hl7DataError,
+    Hl7Reject,
+    error_condition,
+    error_location,
+    locate,
+    parse_adt,
+)
 from callcenter.intake.records import HOSPITAL_TZ
 
 logger = logging.getLogger(__name__)
@@ -38,11 +52,29 @@ def _escape(text: str) -> str:
             .replace("~", "\\R\\").replace("\r", " ").replace("\n", " "))
 
 
-def build_ack(code: str, reason: str = "", *, raw: str = "", control_id: str = "") -> str:
-    """An ACK with MSA-1 ``code``, MSA-2 the original control id, MSA-3 and an ERR segment for the reason.
+@dataclass(frozen=True)
+class AckError:
+    """One ERR segment: the HL7 table 0357 ``condition``, the ``message`` and where (ERR-2, ``PID^1^3``)."""
+
+    condition: int
+    message: str
+    location: str = ""
+
+    def segment(self) -> str:
+        text = ERROR_CONDITIONS.get(self.condition, "")
+        # ERR-1 (v2.4 location) empty, ERR-2 location, ERR-3 CWE condition, ERR-4 severity, ERR-7 diagnostic
+        # information, ERR-8 user message
+        return (f"ERR||{self.location}|{self.condition}^{_escape(text)}^HL70357|E|||{_escape(self.message)}"
+                f"|{_escape(self.message)}")
+
+
+def build_ack(code: str, reason: str = "", *, raw: str = "", control_id: str = "",
+              errors: Sequence[AckError] = ()) -> str:
+    """An ACK with MSA-1 ``code``, MSA-2 the original control id, MSA-3 the reason and one ERR per error.
 
     With the original message (``raw``) python-hl7 builds the MSH (sender and receiver swapped, same event and
-    version); without one (unreadable input) a minimal MSH is written.
+    version); without one (unreadable input) a minimal MSH is written. An AE/AR without ``errors`` gets one
+    ERR: application internal error (207) with ``reason``.
     """
     message: Any = None
     if raw:
@@ -60,8 +92,7 @@ def build_ack(code: str, reason: str = "", *, raw: str = "", control_id: str = "
     segments = [s for s in segments if not s.startswith("MSA")]
     segments.append(f"MSA|{code}|{_escape(control_id)}" + (f"|{_escape(reason)}" if reason else ""))
     if code != "AA":
-        severity_code = "207" if code == "AE" else "200"  # HL7 table 0357: application error / unsupported
-        segments.append(f"ERR||||{severity_code}|E||||{_escape(reason)}")
+        segments += [e.segment() for e in (errors or [AckError(APPLICATION_INTERNAL_ERROR, reason)])]
     return "\r".join(segments) + "\r"
 
 
@@ -100,9 +131,11 @@ class AdtHandler:
         except Hl7Reject as exc:
             logger.warning("mllp: message rejected: %s", exc)
             control = _control_id(text)
-            return "AR", str(exc), build_ack("AR", str(exc), control_id=control)
+            return "AR", str(exc), build_ack("AR", str(exc), control_id=control,
+                                             errors=[AckError(exc.condition, str(exc))])
         except Hl7DataError as exc:
-            return "AE", str(exc), build_ack("AE", str(exc), raw=exc.raw)
+            return "AE", str(exc), build_ack("AE", str(exc), raw=exc.raw, errors=[
+                AckError(exc.condition, str(exc), error_location(exc.field))])
         try:
             summary = self._import(adt)
         except Exception:
@@ -110,10 +143,13 @@ class AdtHandler:
             reason = "internal error while storing the message; it was not stored, send it again later"
             return "AE", reason, build_ack("AE", reason, raw=adt.raw)
         if summary.errors:
-            reason = "; ".join(f"{e.field}: {e.reason}" for e in map(locate, summary.errors))
+            located = [(e, locate(e)) for e in summary.errors]
+            reason = "; ".join(f"{shown.field}: {shown.reason}" for _, shown in located)
             logger.info("mllp: message %s ADT^%s refused: %s", adt.control_id, adt.event,
                         ", ".join(e.field for e in summary.errors))
-            return "AE", reason, build_ack("AE", reason, raw=adt.raw)
+            errors = [AckError(error_condition(e), f"{shown.field}: {shown.reason}", error_location(e.field))
+                      for e, shown in located]
+            return "AE", reason, build_ack("AE", reason, raw=adt.raw, errors=errors)
         logger.info("mllp: message %s ADT^%s accepted (%s created, %s updated)", adt.control_id, adt.event,
                     summary.created, summary.updated)
         return "AA", "", build_ack("AA", raw=adt.raw)
@@ -150,7 +186,8 @@ class _Connection(socketserver.BaseRequestHandler):
                 end = buffer.find(END, start)
                 if end < 0:
                     if len(buffer) - start > MAX_MESSAGE_BYTES:
-                        self._send(build_ack("AR", "message larger than 1 MB or missing its 0x1C 0x0D end"))
+                        reason = "message larger than 1 MB or missing its 0x1C 0x0D end"
+                        self._send(build_ack("AR", reason, errors=[AckError(SEGMENT_SEQUENCE_ERROR, reason)]))
                         buffer = b""
                     else:
                         buffer = buffer[start:]
