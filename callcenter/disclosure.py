@@ -17,6 +17,7 @@ from callcenter import audit, privacy
 from callcenter.audit import AuditAction
 from callcenter.errors import NotFound, PermissionDenied
 from callcenter.models import CallAttempt, Patient, PatientPhone, Recording
+from callcenter.recording_copies import MIMETYPES, resolve
 from callcenter.users import StaffMember
 
 logger = logging.getLogger(__name__)
@@ -58,11 +59,6 @@ def reveal_identifiers(
     return RevealedIdentifiers(patient_id, patient.national_id or "", tuple(phones))
 
 
-def _resolve(stored: str, recordings_root: Path) -> Path:
-    path = Path(stored)
-    return path if path.is_absolute() else recordings_root / path
-
-
 def recording_for_playback(
     session: Session,
     recording_id: int,
@@ -86,8 +82,10 @@ def recording_for_playback(
     if not privacy.may_hear_attempt(viewer.role, viewer.id, attempt.user_id if attempt else None):
         logger.warning("user=%s denied recording=%s", viewer.id, recording_id)
         raise PermissionDenied("you may only hear recordings of your own calls")
-    stored = recording.compressed_path if compressed and recording.compressed_path else recording.path
-    path = _resolve(stored, recordings_root)
+    path = resolve(recording.path, recordings_root)
+    if compressed and recording.compressed_path:  # the browser copy (callcenter.recording_copies), else the WAV
+        copy = resolve(recording.compressed_path, recordings_root)
+        path = copy if copy.is_file() else path
     if not path.is_file():
         raise RecordingNotFound(f"the file of recording {recording_id} is missing on the server; "
                                 "check the recordings folder (CALLCENTER_RECORDINGS_DIR)")
@@ -96,8 +94,7 @@ def recording_for_playback(
         audit.record(session, action=action, at=at, user_id=viewer.id, object_type="recording",
                      object_id=recording_id, remote_addr=remote_addr,
                      detail={"attempt_id": recording.attempt_id, "file": path.name})
-    mimetype = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".opus": "audio/ogg",
-                ".webm": "audio/webm"}.get(path.suffix.lower(), "application/octet-stream")
+    mimetype = MIMETYPES.get(path.suffix.lower(), "application/octet-stream")
     return RecordingFile(recording_id, recording.attempt_id, path, mimetype, f"recording-{recording_id}{path.suffix}")
 
 

@@ -25,6 +25,7 @@ from callcenter.db import session_scope
 from callcenter.events import SUPERVISORS, EventKind
 from callcenter.models import CallAttempt, Channel, Encounter, Patient, PatientPhone, Recording, Task
 from callcenter.ports import Notifier
+from callcenter.recording_copies import stored_path
 from callcenter.robocall import DialogueConfig
 from callcenter.robocall_jobs import CallJob, CallReport
 from callcenter.robocall_prompts import Prompt, Prompts, ReminderFacts, ReminderScript
@@ -128,9 +129,10 @@ class RobocallService:
                     attempt.answered_at = attempt.started_at + timedelta(seconds=report.answered_after_s)
                 session.add(attempt)
                 path = Path(report.recording_path) if report.recording_path else None
-                if path is not None and path.is_file():
-                    session.add(Recording(attempt_id=attempt.id, path=str(path), duration_s=report.duration_s,
-                                          created_at=now))
+                if path is not None and path.is_file():  # stored like the nurses' calls: relative to the folder
+                    stored = stored_path(path, self.recordings_dir) if self.recordings_dir else str(path.resolve())
+                    session.add(Recording(attempt_id=attempt.id, path=stored, duration_s=report.duration_s,
+                                          created_at=now))  # its browser copy: the scheduler's recording_copies
             record = record_robot_call(session, report.task_id, report.result, robot=self.robot, now=now,
                                        rules=self.rules, hospital_name=self.hospital_name,
                                        attempt_id=report.attempt_id)

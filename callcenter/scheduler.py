@@ -43,6 +43,7 @@ from callcenter.outcomes import seed_outcomes
 from callcenter.ports import Notifier
 from callcenter.qa import check_pending
 from callcenter.queue import expire_leases, refresh_overdue, release_due
+from callcenter.recording_copies import RecordingCopies
 from callcenter.settings import Settings
 from callcenter.tasks import overdue_callbacks_to_pool
 
@@ -157,10 +158,14 @@ class Runtime:
     answer_parser: TextParser = phrase_parser
     # live pushes to the dashboard (Socket.IO through Redis); None: the pages see changes at their next refresh
     notifier: Notifier | None = None
+    # browser copies of recordings still without one (robot calls, failed or dropped copies); built from settings
+    recording_copies: RecordingCopies | None = None
 
     def __post_init__(self) -> None:
         if self.lock is None:
             self.lock = leader_lock_for(self.engine)
+        if self.recording_copies is None:
+            self.recording_copies = RecordingCopies(self.engine, self.settings.recordings_path)
 
 
 _runtime: Runtime | None = None
@@ -234,6 +239,12 @@ def alerts(rt: Runtime, now: datetime) -> int:
     return len(escalated)
 
 
+def recording_copies(rt: Runtime, now: datetime) -> int:
+    """Browser copies (MP3) of the recordings that have none yet (callcenter.recording_copies)."""
+    assert rt.recording_copies is not None
+    return rt.recording_copies.copy_pending()
+
+
 def batch(kind: str) -> Callable[[Runtime, datetime], int]:
     def run(rt: Runtime, now: datetime) -> int:
         ref = rt.hooks.get(kind, "")
@@ -261,6 +272,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("sms_batch", batch("sms"), "interval:300"),
     JobSpec("adherence_check", adherence, "interval:300"),
     JobSpec("escalate_alerts", alerts, "interval:60"),
+    JobSpec("recording_copies", recording_copies, "interval:60"),
 )
 _BY_ID = {j.id: j for j in JOBS}
 
@@ -313,6 +325,10 @@ def job_adherence_check() -> int | None:
 
 def job_escalate_alerts() -> int | None:
     return run_job("escalate_alerts")
+
+
+def job_recording_copies() -> int | None:
+    return run_job("recording_copies")
 
 
 def run_once(rt: Runtime, at: datetime) -> dict[str, int]:

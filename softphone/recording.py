@@ -3,6 +3,8 @@
 Frames arrive from the two ``FramePort``s of a call on the media thread: ``put`` only enqueues (bounded; drops
 and counts when full). A writer thread per call interleaves the channels by frame number (so they stay aligned
 to the 20 ms bridge tick even when a frame is dropped) and keeps the WAV header valid every ``SYNC_FRAMES``.
+The browser copy (MP3) is made later, outside this process, by whoever stores the recording row
+(``callcenter.recording_copies``): no compression load here, next to the media thread.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from pydub import AudioSegment
 
 from callcenter.ports import RecordingReady
 from softphone.errors import log_exception
@@ -119,12 +120,3 @@ class StereoRecorder:
         del right[:n]
         return n // FRAME_BYTES
 
-
-def compress_recording(path: Path, fmt: str = "mp3", bitrate: str = "32k") -> Path:
-    """Write a browser-friendly copy next to the WAV (``.mp3`` or ``.ogg``); the original is kept."""
-    if fmt not in {"mp3", "ogg"}:
-        raise ValueError(f"unsupported recording format {fmt!r}: use mp3 or ogg")
-    out = path.with_suffix("." + fmt)
-    codec = "libvorbis" if fmt == "ogg" else None
-    AudioSegment.from_wav(str(path)).export(str(out), format=fmt, bitrate=bitrate, codec=codec)
-    return out

@@ -159,6 +159,9 @@ def _register_handlers(socketio: SocketIO) -> None:
             logger.warning("agent user=%s event refused: %s", agent_id, type(exc).__name__)
             return {"ok": False, "error": str(exc)}
         socketio.emit(forward.kind.value, forward.payload, to=forward.room)
+        copies = state().services.recording_copies
+        if forward.kind is EventKind.recording and copies is not None:  # after the commit; ffmpeg runs elsewhere
+            copies.submit(forward.payload["recording_id"])
         if forward.kind is EventKind.call_state:  # the supervisors' live board reloads (web.board); ids only
             socketio.emit(forward.kind.value, {"attempt_id": forward.payload["attempt_id"],
                                                "state": forward.payload.get("state", "")}, to=SUPERVISORS)

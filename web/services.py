@@ -15,6 +15,7 @@ from sqlmodel import Session
 from callcenter.call_rules import CallRules
 from callcenter.clock import Clock, SystemClock
 from callcenter.db import session_scope
+from callcenter.recording_copies import RecordingCopies
 from callcenter.settings import Settings
 
 EXTENSION_KEY = "callcenter"
@@ -26,6 +27,8 @@ class Services:
 
     engine: Engine
     clock: Clock = field(default_factory=SystemClock)
+    # browser copies of the recordings agents report, made in the background (None: left to the scheduler)
+    recording_copies: RecordingCopies | None = None
 
 
 @dataclass(frozen=True)

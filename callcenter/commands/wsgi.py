@@ -14,14 +14,17 @@ from sqlalchemy.engine import Engine
 
 from callcenter.clock import SystemClock
 from callcenter.db import make_engine
+from callcenter.recording_copies import RecordingCopies
 from callcenter.settings import Settings
 from web import Services, create_app
 
 
 def build_app(settings: Settings, engine: Engine | None = None) -> Any:  # a Flask app (the core imports no flask)
-    """The web app from settings: the engine and clock the views use."""
-    return create_app(settings, Services(engine=engine or make_engine(settings.resolved_database_url),
-                                         clock=SystemClock()))
+    """The web app from settings: the engine and clock the views use, and the worker that makes the browser
+    copies of the recordings softphone agents report."""
+    engine = engine or make_engine(settings.resolved_database_url)
+    return create_app(settings, Services(engine=engine, clock=SystemClock(),
+                                         recording_copies=RecordingCopies(engine, settings.recordings_path)))
 
 
 def wsgi_app() -> Any:

@@ -4,8 +4,10 @@ and follow-up in the database."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from callcenter import disclosure, scheduler, users
 from callcenter.call_rules import CallRules
 from callcenter.clock import FrozenClock
 from callcenter.db import session_scope
@@ -27,6 +30,8 @@ from callcenter.models import (
     PatientPhone,
     Questionnaire,
     QuestionnaireStatus,
+    Recording,
+    Role,
     Sex,
     Task,
     TaskStatus,
@@ -36,9 +41,11 @@ from callcenter.robocall import DialogueConfig
 from callcenter.robocall_jobs import CallProgress
 from callcenter.robocall_prompts import Prompt, reminder_script_from
 from callcenter.robocall_service import RobocallService
+from callcenter.settings import Settings
 from scripts_questionnaires.loader import load_script
 from softphone.config import PhoneConfig
 from softphone.robocall_worker_pool import WorkerPool
+from softphone.wav import sha256_file
 from tests.softphone.peers import Baresip, free_port, speech_wav
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
@@ -136,12 +143,13 @@ def peers(tmp_path: Path) -> Iterator[Callable[[Path], Baresip]]:
 
 
 def _run(engine: Engine, patients: Patients, tmp_path: Path, workers: int, calls_per_worker: int,
-         synth: Callable[[Prompt], str] | None = None) -> int:
+         synth: Callable[[Prompt], str] | None = None, recordings: Path | None = None) -> int:
     script = reminder_script_from(load_script(LIBRARY / "recall_reminder.yaml"))
+    recordings = recordings or tmp_path / "rec"
     service = RobocallService(engine, CallRules(), robot="r1", hospital_name="示例医院", script=script,
                               synth=synth or tone_synth(tmp_path / "prompts"), uri_for=patients.uris.__getitem__,
-                              clock=FrozenClock(NOW), config=CONFIG, recordings_dir=tmp_path / "rec")
-    pool = WorkerPool(PhoneConfig(bind_port=free_port(), recordings_dir=str(tmp_path / "rec")), workers=workers,
+                              clock=FrozenClock(NOW), config=CONFIG, recordings_dir=recordings)
+    pool = WorkerPool(PhoneConfig(bind_port=free_port(), recordings_dir=str(recordings)), workers=workers,
                       calls_per_worker=calls_per_worker, on_progress=patients.on_progress)
     pool.start()
     try:
@@ -218,3 +226,37 @@ def test_voicemail_greeting_at_pick_up_is_recorded_as_voicemail(
     task_id = patients.add(peers(greeting), {})
     assert _run(sqlite_engine, patients, tmp_path, workers=1, calls_per_worker=1) == 1
     assert _outcome(sqlite_engine, task_id) == "voicemail"
+
+
+def test_a_robot_calls_recording_is_filed_under_the_recordings_folder_and_the_scheduler_makes_its_copy(
+        engine: Engine, tmp_path: Path, silence_wav: Path, peers: Callable[[Path], Baresip],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # CALLCENTER_RECORDINGS_DIR as shipped: "recordings", relative to the process
+    settings = Settings(recordings_dir="recordings", data_dir=str(tmp_path / "var"))
+    patients = Patients(engine)
+    task_id = patients.add(peers(silence_wav), {"greeting": "1", "reminder": "1"})
+    assert _run(engine, patients, tmp_path, workers=1, calls_per_worker=1, recordings=settings.recordings_path) == 1
+    with session_scope(engine) as s:
+        attempt = s.exec(select(CallAttempt).where(CallAttempt.task_id == task_id)).one()
+        row = s.exec(select(Recording).where(Recording.attempt_id == attempt.id)).one()
+        recording_id, stored = row.id, row.path
+        supervisor = users.create_user(s, username="sup", password="correct-horse-1", role=Role.supervisor,
+                                       display_name="护士长")
+    assert recording_id is not None
+    assert stored.startswith(NOW.strftime("%Y%m%d") + "/") and stored.endswith(".wav")  # relative to the folder
+    wav = settings.recordings_path / stored
+    before = sha256_file(wav)
+    then = time.time() - 60  # the scheduler's next sweep, a minute later
+    os.utime(wav, (then, then))
+
+    rt = scheduler.Runtime(engine=engine, settings=settings, rules=CallRules())
+    assert scheduler.recording_copies(rt, NOW) == 1
+    with session_scope(engine) as s:
+        found = disclosure.recording_for_playback(s, recording_id, supervisor, at=NOW,
+                                                  recordings_root=settings.recordings_path, compressed=True)
+        wav_found = disclosure.recording_for_playback(s, recording_id, supervisor, at=NOW,
+                                                      recordings_root=settings.recordings_path)
+    assert found.path.resolve() == wav.with_suffix(".mp3").resolve() and found.mimetype == "audio/mpeg"
+    assert wav_found.path.resolve() == wav.resolve() and wav_found.mimetype == "audio/wav"
+    assert sha256_file(wav) == before
+    assert scheduler.recording_copies(rt, NOW) == 0  # done once

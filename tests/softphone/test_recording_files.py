@@ -14,7 +14,7 @@ import pytest
 from callcenter.ports import RecordingReady
 from softphone.errors import InvalidCallUri
 from softphone.media import frame_bytes
-from softphone.recording import NURSE, PATIENT, StereoRecorder, compress_recording
+from softphone.recording import NURSE, PATIENT, StereoRecorder
 from softphone.sipuri import normalize_uri
 from softphone.wav import WavAppender, read_header, repair_wav, sha256_file, voiced_end_s, wav_duration_s
 
@@ -83,20 +83,6 @@ def test_repair_leaves_foreign_files_alone(tmp_path: Path) -> None:
     assert read_header(path) is None
     assert repair_wav(path) is False
     assert path.read_bytes() == b"not a wav at all" * 10
-
-
-@pytest.mark.parametrize("fmt", ["mp3", "ogg"])
-def test_compressed_copy_for_the_browser_keeps_the_original(tmp_path: Path, fmt: str) -> None:
-    path = tmp_path / "call.wav"
-    subprocess.run(["sox", "-n", "-r", "8000", "-c", "2", "-b", "16", str(path), "synth", "2", "sine", "440"],
-                   check=True)
-    before = sha256_file(path)
-    out = compress_recording(path, fmt)
-    assert out == path.with_suffix("." + fmt) and out.stat().st_size > 0
-    assert sha256_file(path) == before
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                            str(out)], check=True, capture_output=True, text=True).stdout
-    assert abs(float(probe) - 2.0) < 0.2
 
 
 @pytest.mark.parametrize(("target", "registrar", "expected"), [

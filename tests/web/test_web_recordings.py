@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from callcenter.models import AuditEvent
+from callcenter.models import AuditEvent, Recording
+from callcenter.recording_copies import compress_wav
 
 
 def _audit_rows(engine, action):
@@ -73,4 +74,23 @@ def test_missing_recording_and_missing_file_say_what_to_check(client, auth, call
 def test_player_page_points_at_the_guarded_audio_route(client, auth, call_data):
     auth.login("nurse")
     html = client.get(f"/recordings/{call_data.recording_id}").get_data(as_text=True)
-    assert f'src="/recordings/{call_data.recording_id}/audio"' in html
+    assert f'src="/recordings/{call_data.recording_id}/audio?format=compressed"' in html
+
+
+def test_the_browser_copy_is_served_when_made_and_the_wav_until_then(client, auth, call_data, sqlite_engine,
+                                                                      settings):
+    auth.login("nurse")
+    url = f"/recordings/{call_data.recording_id}/audio?format=compressed"
+    assert client.get(url).mimetype == "audio/wav"  # no copy yet (or it failed): the original plays
+    with Session(sqlite_engine) as s:
+        row = s.get(Recording, call_data.recording_id)
+        row.compressed_path = "2026/call-1.mp3"
+        s.add(row)
+        s.commit()
+    assert client.get(url).mimetype == "audio/wav"  # the copy's file is not there (deleted, other server)
+    mp3 = compress_wav(call_data.wav)
+    assert mp3 == settings.recordings_path / "2026" / "call-1.mp3"
+    part = client.get(url, headers={"Range": "bytes=10-"})
+    assert part.status_code == 206 and part.mimetype == "audio/mpeg"
+    assert part.data == mp3.read_bytes()[10:]
+    assert client.get(f"/recordings/{call_data.recording_id}/audio").mimetype == "audio/wav"
