@@ -5,7 +5,9 @@ earlier items and of scores, ``bp.systolic`` / ``bp.diastolic`` / ``appt.date`` 
 ``patient.x`` / ``encounter.x`` (patient variables), ``and or not``, comparisons (``== != < <= > >= in
 not in is is not``), ``+ - * / %`` and the functions ``answered('id')``, ``band('score_id')``, ``len``,
 ``min``, ``max``, ``abs``. An unanswered (or skipped, or disabled) item is ``None``; any ordering comparison
-with ``None`` is false, so ``temp >= 38.5`` is simply false until the temperature is known.
+with ``None`` is false, so ``temp >= 38.5`` is simply false until the temperature is known. ``*`` and ``+``
+never build a string or list longer than ``MAX_SEQUENCE_LENGTH`` and ``%`` never formats a string: such a
+condition is false (refused by the checker when both operands are written in it).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ _ORDER: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
 }
 _MAX_LENGTH = 500
+#: Longest string or list ``*`` and ``+`` may build (as simpleeval's MAX_STRING_LENGTH): ``note * 10**9`` would
+#: otherwise take the process's memory from a 12-character condition.
+MAX_SEQUENCE_LENGTH = 100_000
 #: Words with a fixed meaning in conditions; ids may not use them.
 CONSTANT_NAMES = tuple(_CONSTANTS)
 
@@ -124,6 +129,12 @@ def _validate(node: ast.expr) -> None:
         elif isinstance(sub, ast.BinOp):
             if type(sub.op) not in _BINOPS:
                 raise ExpressionError("only + - * / % are allowed", sub.col_offset)
+            if isinstance(sub.left, (ast.Constant, ast.List)) and isinstance(sub.right, (ast.Constant, ast.List)):
+                try:  # two written values: refuse now what evaluation would refuse every time
+                    _check_size(sub.op, _literal(sub.left), _literal(sub.right))
+                except ValueTooLong as exc:
+                    raise ExpressionError(f"{exc}; conditions compare answers, they do not build text",
+                                          sub.col_offset) from None
         elif isinstance(sub, ast.UnaryOp):
             if not isinstance(sub.op, (ast.Not, ast.USub, ast.UAdd)):
                 raise ExpressionError("only not, - and + are allowed before a value", sub.col_offset)
@@ -131,6 +142,13 @@ def _validate(node: ast.expr) -> None:
                                   ast.Not, ast.USub, ast.UAdd, ast.cmpop, ast.operator)):
             raise ExpressionError(f"{type(sub).__name__} is not allowed in a condition",
                                   getattr(sub, "col_offset", 0))
+
+
+def _literal(node: ast.expr) -> object:
+    """The value of a constant or of a list literal (its elements only counted)."""
+    if isinstance(node, ast.List):
+        return [None] * len(node.elts)
+    return node.value if isinstance(node, ast.Constant) else None
 
 
 def _collect(node: ast.expr, refs: list[Reference]) -> None:
@@ -198,6 +216,7 @@ def _eval(node: ast.expr, ctx: Context) -> object:
         left, right = _eval(node.left, ctx), _eval(node.right, ctx)
         if left is None or right is None:
             return None
+        _check_size(node.op, left, right)
         return _BINOPS[type(node.op)](left, right)
     if isinstance(node, ast.Compare):
         left = _eval(node.left, ctx)
@@ -210,6 +229,27 @@ def _eval(node: ast.expr, ctx: Context) -> object:
     if isinstance(node, ast.Call):
         return _call(node, ctx)
     raise ExpressionError(f"{type(node).__name__} is not allowed in a condition")  # _validate prevents it
+
+
+class ValueTooLong(ValueError):
+    """An operation would build a string or list longer than ``MAX_SEQUENCE_LENGTH`` (the condition is false)."""
+
+
+def _check_size(op: ast.operator, left: object, right: object) -> None:
+    """Refuse, before computing it, a string or list longer than ``MAX_SEQUENCE_LENGTH``, and %-formatting."""
+    sequences = (str, list, tuple)
+    if isinstance(op, ast.Mult):
+        seq, times = (left, right) if isinstance(left, sequences) else (right, left)
+        if isinstance(seq, sequences) and isinstance(times, int) and len(seq) * times > MAX_SEQUENCE_LENGTH:
+            raise ValueTooLong(f"{type(seq).__name__} * {times} is longer than {MAX_SEQUENCE_LENGTH}")
+    elif isinstance(op, ast.Add):
+        if (isinstance(left, sequences) and isinstance(right, sequences)
+                and len(left) + len(right) > MAX_SEQUENCE_LENGTH):
+            raise ValueTooLong(f"{type(left).__name__} + {type(right).__name__} is longer than "
+                               f"{MAX_SEQUENCE_LENGTH}")
+    elif isinstance(op, ast.Mod) and isinstance(left, str):
+        # '%0999999999d' % 1 builds a gigabyte; % is arithmetic in conditions, never string formatting
+        raise ValueTooLong("% is not string formatting in conditions")
 
 
 def _compare(op: ast.cmpop, left: object, right: object) -> bool:

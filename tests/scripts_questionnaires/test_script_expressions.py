@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scripts_questionnaires import Context, Expression, ExpressionError
+from scripts_questionnaires.expressions import MAX_SEQUENCE_LENGTH, ValueTooLong
 
 
 @pytest.mark.parametrize("source, values, expected", [
@@ -54,3 +55,28 @@ def test_anything_outside_the_language_is_refused(source: str, fragment: str) ->
 def test_references_carry_their_column() -> None:
     refs = Expression.parse("fever == 'yes' and band('risk') == 'high'").references()
     assert [(r.name, r.offset, r.via) for r in refs] == [("fever", 0, "name"), ("risk", 25, "band")]
+
+
+@pytest.mark.parametrize("source, values", [
+    ("len(note * n) > 3", {"note": "ab", "n": 50_001}),  # just over the cap: cheap to build if unguarded
+    ("len(n * note) > 3", {"note": "ab", "n": 10**12}),  # a terabyte if it were built
+    ("len(items * n) > 3", {"items": ["a"], "n": 100_001}),
+    ("len(note + note) > 3", {"note": "x" * 60_000}),
+    ("len(note % n) > 3", {"note": "%0100001d", "n": 1}),  # string formatting with a huge width
+])
+def test_strings_and_lists_longer_than_the_cap_are_never_built(source: str, values: dict[str, object]) -> None:
+    expr = Expression.parse(source)
+    with pytest.raises(ValueTooLong):
+        expr.evaluate(Context(values))
+    assert expr.is_true(Context(values)) is False
+
+
+def test_sequences_within_the_cap_still_work() -> None:
+    assert Expression.parse("len(note * n) == 100000").is_true(Context({"note": "ab", "n": MAX_SEQUENCE_LENGTH // 2}))
+    assert Expression.parse("a * b == 12 and a % b == 3").is_true(Context({"a": 3, "b": 4}))
+
+
+@pytest.mark.parametrize("source", ["'ab' * 999999999 == x", "[0] * 100001 == x", "'%099999999d' % 1 == x"])
+def test_oversized_literals_are_refused_when_the_script_is_checked(source: str) -> None:
+    with pytest.raises(ExpressionError, match="do not build text"):
+        Expression.parse(source)
