@@ -1,6 +1,8 @@
 """FHIR R4 Questionnaire → Script. Our own exports come back exactly (the extensions carry what FHIR has
-no element for); external questionnaires (e.g. LOINC PHQ-9, 44249-1) are mapped as far as they can be, and
-every item that cannot be mapped, or was mapped with a guess, is reported in ``ImportResult.notes``.
+no element for); external questionnaires (e.g. LOINC PHQ-9, 44249-1, or the HL7 SDC guide's PHQ-9 example) are
+mapped as far as they can be, and every item that cannot be mapped, or was mapped with a guess, is reported in
+``ImportResult.notes``. A calculated total coded with a published instrument's LOINC code (PHQ-9 44261-6,
+GAD-7 70274-6) gets that instrument's bands from the built-in script.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from scripts_questionnaires.fhir_common import (
     ext_value,
     extensions,
 )
+from scripts_questionnaires.library import library_script
 from scripts_questionnaires.model import (
     DIASTOLIC_RANGE,
     DURATION_UNITS,
@@ -50,6 +53,10 @@ _SIMPLE = {"date": ItemType.date, "dateTime": ItemType.date, "string": ItemType.
            "display": ItemType.info, "boolean": ItemType.yes_no}
 _UNMAPPABLE = ("attachment", "reference", "url", "time")
 _OPS = {"=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+LOINC = "http://loinc.org"
+#: LOINC codes of published instruments' total scores → the built-in script and score whose bands (the
+#: instrument's published cut-points) a calculated total with that code gets
+PUBLISHED_TOTALS = {"44261-6": ("phq9", "phq9_total"), "70274-6": ("gad7", "gad7_total")}
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,8 @@ class _Importer:
         self.notes: list[str] = []
         self.ids: dict[str, str] = {}  # linkId -> item id
         self.items: list[Item] = []
-        self.calculated: list[tuple[str, str]] = []  # (score id, label) of read-only calculated items
+        # (score id, label, linkId, LOINC codes) of read-only calculated items
+        self.calculated: list[tuple[str, str, str, tuple[str, ...]]] = []
         self.repeats: set[str] = set()
         self.display_phrases: set[str] = set()  # linkIds whose options got their display text as phrases
 
@@ -124,7 +132,8 @@ class _Importer:
                 self.item(child)
             return
         if ours is None and (node.get("readOnly") or extensions(node, CALCULATED_EXPRESSION)):
-            self.calculated.append((item_id, str(node.get("text") or item_id)))
+            codes = tuple(str(c.get("code", "")) for c in node.get("code", []) or [] if c.get("system") == LOINC)
+            self.calculated.append((item_id, str(node.get("text") or item_id), link_id, codes))
             self.notes.append(f"{link_id}: calculated item mapped to score {item_id!r} (sum of the scored items)")
             return
         if fhir_type in _UNMAPPABLE or (ours is None and fhir_type not in (
@@ -293,7 +302,27 @@ class _Importer:
 
     def guess_scores(self) -> list[Score]:
         scored = tuple(i.id for i in self.items if i.scorable and i.has_option_scores)
-        return [Score(score_id, label, scored) for score_id, label in self.calculated if scored]
+        if not scored:
+            return []
+        return [Score(score_id, label, scored, self.published_bands(link_id, codes, len(scored)))
+                for score_id, label, link_id, codes in self.calculated]
+
+    def published_bands(self, link_id: str, codes: tuple[str, ...], items: int) -> tuple[Band, ...]:
+        """The cut-points of a published instrument whose total carries its LOINC code (PHQ-9 44261-6, GAD-7
+        70274-6), when the questionnaire has that instrument's number of scored items."""
+        for code in codes:
+            if code not in PUBLISHED_TOTALS:
+                continue
+            key, score_id = PUBLISHED_TOTALS[code]
+            published = next(s for s in library_script(key).scores if s.id == score_id)
+            if len(published.items) != items:
+                self.notes.append(f"{link_id}: LOINC {code} is the {key} total but the questionnaire has {items} "
+                                  f"scored items, not {len(published.items)}; no bands")
+                return ()
+            self.notes.append(f"{link_id}: bands of the published instrument (LOINC {code}) taken from the "
+                              f"built-in {key!r} script")
+            return published.bands
+        return ()
 
     def alert(self, ext: dict[str, Any]) -> AlertRule:
         return AlertRule(str(ext_value(ext, "id")), str(ext_value(ext, "when")),

@@ -1,5 +1,6 @@
-"""FHIR R4: built-in scripts export as valid Questionnaires and round-trip; responses validate; an external
-PHQ-9 (LOINC 44249-1 structure) imports, passes the checker and scores correctly."""
+"""FHIR R4: built-in scripts export as valid Questionnaires and round-trip; responses validate; external PHQ-9
+Questionnaires import, pass the checker and score correctly: the HL7 SDC implementation guide's published PHQ-9
+example (vendored unaltered, see fhir/README.md) and a hand-written one in the LOINC 44249-1 structure."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from scripts_questionnaires import (
     AnswerSource,
     Engine,
+    ItemType,
     Provenance,
     check,
     dump_yaml,
@@ -31,6 +33,10 @@ from scripts_questionnaires.fhir_common import EXT_WHEN, ITEM_WEIGHT, ORDINAL_VA
 
 LIBRARY = load_library()
 LOINC_PHQ9 = Path(__file__).parent / "fhir" / "loinc_phq9_44249-1.json"
+SDC_PHQ9 = Path(__file__).parent / "fhir" / "sdc_questionnaire-sdc-profile-example-PHQ9.json"
+SDC_CODES = ("Not-at-all", "Several-days", "More than half the days", "Nearly every day")  # its ValueSet, 0-3
+PHQ9_BANDS = [("minimal", 0, 4), ("mild", 5, 9), ("moderate", 10, 14), ("moderately_severe", 15, 19),
+              ("severe", 20, 27)]  # Kroenke, Spitzer & Williams 2001
 
 
 @pytest.mark.parametrize("key", sorted(LIBRARY))
@@ -152,3 +158,55 @@ def test_answers_from_a_contained_value_set_are_resolved_with_their_ordinals() -
     result = from_fhir_questionnaire(resource)
     assert [o.score for o in result.script.items[0].options] == [0, 1, 2, 3]
     assert any(n.startswith("/44255-8: answerValueSet") for n in result.notes)
+
+
+def _sdc() -> dict[str, Any]:
+    return json.loads(SDC_PHQ9.read_text(encoding="utf-8"))
+
+
+def test_hl7_sdc_phq9_example_imports_passes_the_checker_and_gets_the_published_bands() -> None:
+    resource = _sdc()
+    assert resource["url"] == "http://hl7.org/fhir/uv/sdc/Questionnaire/questionnaire-sdc-profile-example-PHQ9"
+    validate_questionnaire(resource)
+    result = from_fhir_questionnaire(resource)
+    script = result.script
+    questions = [i for i in script.items if i.type is ItemType.single_choice]
+    assert [i.id for i in questions] == [f"H1_T1_Q{n}" for n in range(1, 10)]
+    assert all([(o.value, o.score) for o in i.options] == list(zip(SDC_CODES, (0, 1, 2, 3), strict=True))
+               for i in questions)  # ordinalValue of the contained ValueSet's concepts
+    total = script.scores[0]
+    assert (total.id, total.items) == ("H1_TS", tuple(i.id for i in questions))
+    assert [(b.code, b.minimum, b.maximum) for b in total.bands] == PHQ9_BANDS
+    assert errors(check(script)) == []
+    assert "H1/T1: group flattened; its text became an info item" in result.notes
+    assert any(n.startswith("H1/TS: bands of the published instrument (LOINC 44261-6)") for n in result.notes)
+
+
+@pytest.mark.parametrize("points, total, band", [
+    ([0] * 9, 0, "minimal"),
+    ([1, 1, 1, 1, 0, 0, 0, 0, 0], 4, "minimal"),
+    ([1, 1, 1, 1, 1, 0, 0, 0, 0], 5, "mild"),
+    ([1, 2, 3, 0, 1, 2, 3, 0, 1], 13, "moderate"),
+    ([3, 3, 3, 3, 3, 0, 0, 0, 0], 15, "moderately_severe"),
+    ([3, 3, 3, 3, 3, 2, 2, 1, 0], 20, "severe"),
+    ([3] * 9, 27, "severe"),
+])
+def test_hl7_sdc_phq9_example_scores_and_bands_like_the_instrument(points: list[int], total: int,
+                                                                   band: str) -> None:
+    script = from_fhir_questionnaire(_sdc()).script
+    questions = [i for i in script.items if i.type is ItemType.single_choice]
+    run = simulate(script, {item.id: SDC_CODES[p] for item, p in zip(questions, points, strict=True)})
+    assert run.missing is None
+    result = run.engine.result(run.state)
+    assert result.scores["H1_TS"] == total
+    found = result.bands["H1_TS"]
+    assert found is not None and found.code == band
+
+
+def test_a_loinc_total_over_another_number_of_items_gets_no_published_bands() -> None:
+    resource = _sdc()
+    del resource["item"][0]["item"][8]  # an 8-item PHQ-8 with the PHQ-9 total's code: the cut-points differ
+    result = from_fhir_questionnaire(resource)
+    assert result.script.scores[0].bands == ()
+    assert any("LOINC 44261-6 is the phq9 total but the questionnaire has 8 scored items" in n
+               for n in result.notes)
