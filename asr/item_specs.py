@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import cn2an
@@ -16,7 +15,7 @@ from asr.grammar import Grammar, build_grammar
 from asr.option_match import is_korean
 from asr.phrases import UNKNOWN, yes_no_phrases
 from asr.zh_numbers import BloodPressure, NumberRange
-from scripts_questionnaires.model import Item, ItemType, Script
+from scripts_questionnaires.model import Item, ItemType
 
 _UNIT_KINDS = {"cel": FieldKind.temperature, "°c": FieldKind.temperature, "℃": FieldKind.temperature,
                "mmol/l": FieldKind.glucose, "kg": FieldKind.weight}
@@ -114,29 +113,6 @@ _ZH_DIGITS = ("点", "零", "一", "二", "三", "四", "五", "六", "七", "�
 
 def item_grammar(item: Item, locale: str, has_word: Callable[[str], bool]) -> Grammar:
     return build_grammar(grammar_phrases(item, locale), has_word)
-
-
-@dataclass(frozen=True)
-class VocabularyProblem:
-    """Words of an item's spoken phrases that the speech model does not know (they can never be heard)."""
-
-    item_id: str
-    missing_words: tuple[str, ...]
-    dropped_phrases: tuple[str, ...]
-
-    def message(self) -> str:
-        return (f"item {self.item_id}: the speech model lacks {', '.join(self.missing_words)}; phrases "
-                f"{', '.join(self.dropped_phrases)} can never be recognised — reword them with known words")
-
-
-def check_script_vocabulary(script: Script, locale: str, has_word: Callable[[str], bool]) -> list[VocabularyProblem]:
-    """Every item of ``script`` whose grammar loses words in ``locale`` (pass the model's ``has_word``)."""
-    problems = []
-    for item in script.items:
-        grammar = item_grammar(item, locale, has_word)
-        if grammar.missing_words:
-            problems.append(VocabularyProblem(item.id, grammar.missing_words, grammar.dropped_phrases))
-    return problems
 
 
 def _number(value: float | NumberRange) -> float:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from scripts_questionnaires import Problem, Script
+
 # --------------------------------------------------------------------------------------------------------------
 # Telephony
 # --------------------------------------------------------------------------------------------------------------
@@ -212,6 +214,30 @@ class Recognizer(Protocol):
         ...
 
     def close_stream(self, call_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class VocabularyReport:
+    """What the speech models' vocabularies say about a script's spoken phrases.
+
+    ``problems`` are warnings at the lines of the phrases (``say:``) that use words a model lacks: the recogniser
+    could never hear them. ``checked`` lists ``(locale, model)`` pairs that were checked, ``unchecked``
+    ``(locale, why)`` pairs that could not be (no model configured or installed for that language).
+    """
+
+    problems: tuple[Problem, ...] = ()
+    checked: tuple[tuple[str, str], ...] = ()
+    unchecked: tuple[tuple[str, str], ...] = ()
+
+    def notes(self) -> list[str]:
+        """One line per locale that was not checked, saying why (for the doctor)."""
+        return [f"spoken words not checked for {locale}: {why}" for locale, why in self.unchecked]
+
+
+class SpeechVocabulary(Protocol):
+    """Checks a script's spoken phrases against the vocabulary of the speech model of each of its locales."""
+
+    def check_script(self, script: Script) -> VocabularyReport: ...
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from callcenter.errors import InvalidInput
+from callcenter.ports import SpeechVocabulary
 from scripts_questionnaires import (
     Problem,
     ScriptError,
     Severity,
-    check_text,
+    check,
     parse_script,
     render_text,
     simulate,
@@ -88,11 +89,35 @@ class Preview:
     alerts: tuple[tuple[str, str, str], ...]  # (id, severity, when)
 
 
-def findings(source: str, file: str = "<draft>") -> list[Finding]:
-    """Loader and checker findings, by line."""
-    problems: list[Problem] = check_text(source, file)
-    return sorted((Finding(p.pos.line, p.pos.column, p.severity.value, p.message) for p in problems),
-                  key=lambda f: (f.line, f.column))
+def findings(source: str, file: str = "<draft>", vocabulary: SpeechVocabulary | None = None) -> list[Finding]:
+    """Loader and checker findings, by line; with ``vocabulary``, also warnings at the spoken phrases the speech
+    model of their language lacks words for (they could never be recognised)."""
+    return review(source, file, vocabulary)[0]
+
+
+def review(source: str, file: str = "<draft>",
+           vocabulary: SpeechVocabulary | None = None) -> tuple[list[Finding], list[str]]:
+    """The findings, and what the speech check covered (the models checked against, the languages without one;
+    nothing without ``vocabulary``)."""
+    result = parse_script(source, file)
+    problems: list[Problem] = list(result.problems)
+    notes: list[str] = []
+    if result.script is not None:
+        problems += check(result.script)
+        if vocabulary is not None:
+            report = vocabulary.check_script(result.script)
+            problems += report.problems
+            notes = [f"spoken words checked against the {locale} speech model ({model})"
+                     for locale, model in report.checked] + report.notes()
+    found = sorted((Finding(p.pos.line, p.pos.column, p.severity.value, p.message) for p in problems),
+                   key=lambda f: (f.line, f.column))
+    return found, notes
+
+
+def speech_problems(source: str, vocabulary: SpeechVocabulary) -> list[Problem]:
+    """The speech check's warnings alone (empty when the text does not load)."""
+    script = parse_script(source, "<draft>").script
+    return list(vocabulary.check_script(script).problems) if script is not None else []
 
 
 def has_errors(found: list[Finding]) -> bool:

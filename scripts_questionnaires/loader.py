@@ -185,6 +185,10 @@ class _Reader:
     def strings(self, node: yaml.Node | None, what: str) -> tuple[str, ...]:
         return tuple(self.string(n, what) for n in self.sequence(node, what))
 
+    def positions(self, node: yaml.Node) -> tuple[Pos, ...]:
+        """Where each element of a list is written (nothing for a node that is not a list: already reported)."""
+        return tuple(self.value_pos(n) for n in node.value) if isinstance(node, yaml.SequenceNode) else ()
+
     def identifier(self, node: yaml.Node | None, what: str, owner: yaml.Node) -> str:
         if node is None:
             self.error(owner, f"{what} needs an id")
@@ -306,12 +310,15 @@ class _Reader:
         value = self.string(fields.get("value"), "value")
         say_node = fields.get("say")
         say: dict[str, tuple[str, ...]] = {}
+        say_pos: dict[str, tuple[Pos, ...]] = {}
         if isinstance(say_node, yaml.MappingNode):
             for loc, phrases in (self.mapping(say_node, "say", tuple(
                     k.value for k, _ in say_node.value if isinstance(k, yaml.ScalarNode))) or {}).items():
                 say[loc] = self.strings(phrases, f"say.{loc}")
+                say_pos[loc] = self.positions(phrases)
         elif say_node is not None:
             say[locale] = self.strings(say_node, "say")
+            say_pos[locale] = self.positions(say_node)
         dtmf = self.string(fields["dtmf"], "dtmf") if "dtmf" in fields else None
         if dtmf is not None and not re.match(r"^[0-9*#]$", dtmf):
             self.error(fields["dtmf"], f"dtmf {dtmf!r} must be one key: 0-9, * or #")
@@ -319,6 +326,7 @@ class _Reader:
             value=value, label=self.string(fields.get("label"), "label", value), say=say,
             score=self.number(fields.get("score"), "score"), dtmf=dtmf,
             exclusive=self.boolean(fields.get("exclusive"), "exclusive", False), pos=self.pos(node),
+            say_pos=say_pos,
         )
 
     def score(self, node: yaml.Node) -> Score | None:

@@ -81,9 +81,18 @@ class Option:
     dtmf: str | None = None
     exclusive: bool = False  # multi choice: "none of these" cannot be combined with other options
     pos: Pos | None = field(default=None, compare=False)
+    # where each phrase of ``say`` is written (locale → one position per phrase; empty when not loaded from YAML)
+    say_pos: dict[str, tuple[Pos, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def phrases(self, locale: str) -> tuple[str, ...]:
         return self.say.get(locale, ())
+
+    def phrase_pos(self, locale: str, phrase: str) -> Pos | None:
+        """Where ``phrase`` of ``locale`` is written in the script file (else the option's place)."""
+        for said, pos in zip(self.say.get(locale, ()), self.say_pos.get(locale, ()), strict=False):
+            if said == phrase:
+                return pos
+        return self.pos
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"value": self.value, "label": self.label,

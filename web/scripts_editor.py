@@ -75,16 +75,18 @@ def edit(key: str) -> Any:
         source = published[-1].source
     else:
         source = script_editor.NEW_SCRIPT_TEMPLATE.format(key=key)
+    found, speech = script_editor.review(source, vocabulary=state().services.vocabulary)
     return render_template("doctor/script_edit.html", key=key, source=source, published=published,
-                           findings=script_editor.findings(source), has_draft=draft is not None)
+                           findings=found, speech=speech, has_draft=draft is not None)
 
 
 @bp.post("/check")
 @role_required(*EDITOR_ROLES)
 def check() -> Any:
-    """The checker's findings for the posted text (the editor calls this as the doctor types)."""
-    found = script_editor.findings(_source())
-    return jsonify(ok=not script_editor.has_errors(found), problems=[f.to_dict() for f in found])
+    """The checker's findings for the posted text (the editor calls this as the doctor types), with warnings at
+    spoken phrases the speech model cannot recognise, and what the speech check covered."""
+    found, speech = script_editor.review(_source(), vocabulary=state().services.vocabulary)
+    return jsonify(ok=not script_editor.has_errors(found), problems=[f.to_dict() for f in found], speech=speech)
 
 
 @bp.post("/preview")
@@ -129,7 +131,18 @@ def publish(key: str) -> Any:
         flash(f"已发布 {row.key} 第 {row.version} 版：新的随访将使用此版本。", "info")
     else:
         flash(f"内容与第 {row.version} 版相同，未发布新版本。", "info")
+    unheard = _speech_warnings(source)
+    if unheard:
+        flash(f"注意：{unheard} 处说法含语音模型不认识的词，语音识别永远听不到（见检查提示）。", "warning")
     return redirect(url_for("scripts.edit", key=row.key))
+
+
+def _speech_warnings(source: str) -> int:
+    """How many spoken phrases of ``source`` the speech models could never recognise (0 without a check)."""
+    vocabulary = state().services.vocabulary
+    if vocabulary is None:
+        return 0
+    return len(script_editor.speech_problems(source, vocabulary))
 
 
 @bp.get("/<key>/versions/<int:version>")

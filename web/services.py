@@ -15,6 +15,7 @@ from sqlmodel import Session
 from callcenter.call_rules import CallRules
 from callcenter.clock import Clock, SystemClock
 from callcenter.db import session_scope
+from callcenter.ports import SpeechVocabulary
 from callcenter.recording_copies import RecordingCopies
 from callcenter.settings import Settings
 
@@ -29,6 +30,8 @@ class Services:
     clock: Clock = field(default_factory=SystemClock)
     # browser copies of the recordings agents report, made in the background (None: left to the scheduler)
     recording_copies: RecordingCopies | None = None
+    # the script editor's check of spoken phrases against the speech models' vocabularies (None: not checked)
+    vocabulary: SpeechVocabulary | None = None
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ import click
 
 from asr.errors import ModelError
 from asr.field_types import to_jsonable
-from asr.item_specs import answer_value, check_script_vocabulary, grammar_phrases, spec_from_item
+from asr.item_specs import answer_value, grammar_phrases, spec_from_item
 from asr.models import parse_model_setting, resolve_model
+from asr.vocabulary import vocabulary_problems
 from callcenter.cli import AppContext, pass_app
 from scripts_questionnaires import ScriptError, load_script
 from scripts_questionnaires.library import library_script
@@ -109,13 +110,17 @@ def transcribe(app: AppContext, wav: Path, grammar_file: Path | None, script_ref
 @click.option("--model", "model_ref", default=None, help="Model directory or package (default: from settings).")
 @pass_app
 def check_script(app: AppContext, script_ref: str, locale: str | None, model_ref: str | None) -> None:
-    """Report the words of a script's spoken phrases that the speech model does not know."""
+    """Report the words of a script's spoken phrases that the speech model does not know (exit 1 if any).
+
+    The model is loaded, so the check is Vosk's own look-up; ``callcenter scripts check`` does the same check
+    from the model's word list for every language of a script file."""
     script = _script(script_ref)
     locale = locale or script.locale
     model = _model(app, locale, model_ref)
-    problems = check_script_vocabulary(script, locale, model.has_word)
+    problems = vocabulary_problems(script, locale, model.has_word, model_ref or model.path.name)
     for p in problems:
-        click.echo(p.message())
+        click.echo(str(p))
     if problems:
-        raise click.ClickException(f"{len(problems)} item(s) use words the {locale} model cannot recognise")
+        raise click.ClickException(f"{len(problems)} phrase(s) or item(s) use words the {locale} model cannot "
+                                   "recognise")
     click.echo(f"{script.key}: every phrase fits the {locale} model's vocabulary")

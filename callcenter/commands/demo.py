@@ -130,12 +130,14 @@ def command(app_ctx: AppContext, host: str, port: int, patients: int, check: boo
     click.echo(f"\nDemo nurse login: user nurse1  password {password}")
     if check:
         return
+    from asr.vocabulary import ModelVocabulary
     from callcenter.recording_copies import RecordingCopies
     from web import Services, create_app
     from web.server import serve_forever
 
     flask_app = create_app(settings, Services(engine=engine, clock=SystemClock(),
-                                              recording_copies=RecordingCopies(engine, settings.recordings_path)))
+                                              recording_copies=RecordingCopies(engine, settings.recordings_path),
+                                              vocabulary=ModelVocabulary.from_settings(settings)))
     sims: list[demo_line.Simulator] = []
     seat = None
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the demo like Ctrl-C: simulators and phone in order

