@@ -105,3 +105,18 @@ def test_malformed_messages_in_a_file_are_reported_by_line_and_the_rest_imported
     assert {e.line: e.field for e in summary.errors} == expected
     assert all(e.reason for e in summary.errors)
     assert summary.created == 1
+
+
+def test_a02_transfer_moves_the_encounter_to_the_new_department(engine, tmp_path):
+    a01 = build_adt(WANG, "A01", "C1")
+    a02 = build_adt({**WANG, "department": "重症医学科", "attending": "赵医生"}, "A02", "C2")
+    assert parse_adt(a02).event == "A02"
+    first = _import(engine, _file(tmp_path, [a01]))
+    assert (first.created, first.rejected) == (1, 0)
+    moved = _import(engine, _file(tmp_path, [a02]))
+    assert (moved.created, moved.updated, moved.rejected) == (0, 1, 0)
+    with Session(engine) as s:
+        e = s.exec(select(Encounter)).one()  # the same visit (PV1-19), not a second one
+        assert (e.source_id, e.department, e.attending, e.discharged_at) == ("V001", "重症医学科", "赵医生", None)
+    again = _import(engine, _file(tmp_path, [a01, a02]))  # replayed in order: nets out to no change
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
