@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from callcenter.ports import CallState, CallStateChanged, MediaStarted, PlaybackFinished, RecordingReady
-from tests.softphone.audio_check import envelope, read_channel, rms_dbfs
+from tests.softphone.audio_check import envelope, envelope_correlation, read_channel, rms_dbfs
 from tests.softphone.events import CollectingTapSink
 from tests.softphone.peers import Baresip, wait_until
 
@@ -54,16 +54,33 @@ def test_muted_call_sends_and_records_silence_for_the_nurse(make_phone, baresip:
 
 
 def test_blind_transfer_moves_the_patient_to_the_target_and_ends_our_leg(
-        make_phone, baresip: Baresip, tmp_path: Path, patient_wav: Path) -> None:
-    with Baresip(tmp_path, patient_wav, user="doctor") as doctor:
+        make_phone, baresip: Baresip, tmp_path: Path, patient_wav: Path, nurse_wav: Path) -> None:
+    with Baresip(tmp_path, nurse_wav, user="doctor") as doctor:  # the doctor's phone speaks other words
         phone, log = make_phone()
         call_id = phone.dial(baresip.uri)
         log.wait_for(CallStateChanged, call_id=call_id, state=CallState.confirmed)
         phone.transfer(call_id, doctor.uri)
         ended = log.wait_for(CallStateChanged, timeout_s=15, call_id=call_id, state=CallState.disconnected)
         assert ended.sip_status in (200, 202)
-        wait_until(lambda: "Call established" in doctor.log() or "call: connecting" in doctor.log()
-                   or "incoming call" in doctor.log().lower(), 10, "the doctor's phone to get the call")
+        assert phone.calls() == []  # our leg is gone
+        # the doctor's phone has an established call, and it is with the patient's phone
+        def with_patient() -> bool:  # baresip marks the call established when the patient's ACK arrives
+            calls = str(doctor.command("listcalls").get("data", ""))
+            established = [line for line in calls.splitlines() if "ESTABLISHED" in line]
+            return len(established) == 1 and f"sip:{baresip.user}@127.0.0.1" in established[0]
+
+        wait_until(with_patient, 5, "the doctor's phone to list an established call with the patient")
+        # and the patient's voice reaches the doctor: 11 s of decoded audio (the patient's file is 10 s)
+        wait_until(lambda: _dec_bytes(doctor) >= 44 + 11 * 16000, 25, "11 s of the patient at the doctor")
+        doctor.command("hangup")
+        heard = read_channel(doctor.received_wav())
+    assert envelope_correlation(read_channel(patient_wav), heard) >= 0.9
+    assert envelope_correlation(read_channel(nurse_wav), heard) < 0.5  # not an echo of the doctor's own words
+
+
+def _dec_bytes(peer: Baresip) -> int:
+    found = sorted(peer.dump_dir.glob("*-dec.wav"))
+    return found[-1].stat().st_size if found else 0
 
 
 def test_stop_playback_cuts_a_prompt_short_and_the_patient_hears_no_more_of_it(
