@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import io
 import json
 import logging
 import shutil
+import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -166,28 +168,38 @@ def _get(url: str, timeout_s: float) -> bytes:
 
 
 def fetch_model(name: str, dest_dir: Path, timeout_s: float = 10.0, list_url: str = MODEL_LIST_URL) -> Path:
-    """Download an official Vosk model archive by name, check its MD5 from the official list, unpack it."""
+    """Download an official Vosk model archive by name, check its MD5 from the official list, unpack it as
+    ``dest_dir/NAME``. On any failure nothing is left behind: the archive is unpacked in a temporary folder
+    under ``dest_dir`` and only a complete model is moved into place."""
     catalogue = json.loads(_get(list_url, timeout_s))
     entry = next((m for m in catalogue if m.get("name") == name), None)
     if entry is None:
         names = ", ".join(sorted(m.get("name", "") for m in catalogue if m.get("type") != "obsolete")[:20])
         raise ModelFetchError(f"no official Vosk model named {name!r}; some names: {names}")
+    target = dest_dir / name
+    if target.exists():
+        raise ModelFetchError(f"{target} already exists; use it (CALLCENTER_ASR_MODELS) or remove it to fetch again")
     archive = _get(str(entry["url"]), max(timeout_s, 600.0))
     expected = str(entry.get("md5", ""))
     actual = hashlib.md5(archive, usedforsecurity=False).hexdigest()
     if expected and actual != expected:
         raise ModelFetchError(f"{name}: checksum mismatch (md5 {actual}, expected {expected}); try again")
     dest_dir.mkdir(parents=True, exist_ok=True)
-    zpath = dest_dir / f"{name}.zip"
-    zpath.write_bytes(archive)
-    with zipfile.ZipFile(zpath) as zf:
-        zf.extractall(dest_dir)  # noqa: S202 - official archive, checksum verified
-    zpath.unlink()
-    target = dest_dir / name
-    if not target.is_dir():
-        raise ModelFetchError(f"{name}: the archive did not contain a {name}/ directory")
-    problems = verify_model(target)
-    if problems:
-        shutil.rmtree(target)
-        raise ModelFetchError(f"{name}: unpacked model is incomplete: {'; '.join(problems)}")
+    work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest_dir))
+    try:
+        try:
+            with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+                zf.extractall(work)  # noqa: S202 - official archive, checksum verified; zipfile drops ../ and /
+        except zipfile.BadZipFile as exc:
+            raise ModelFetchError(f"{name}: the download is not a zip archive ({exc})") from exc
+        unpacked = work / name
+        if not unpacked.is_dir():
+            found = ", ".join(sorted(p.name for p in work.iterdir())) or "nothing"
+            raise ModelFetchError(f"{name}: the archive did not contain a {name}/ directory (it has {found})")
+        problems = verify_model(unpacked)
+        if problems:
+            raise ModelFetchError(f"{name}: unpacked model is incomplete: {'; '.join(problems)}")
+        unpacked.rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return target

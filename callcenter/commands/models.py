@@ -85,4 +85,4 @@ def fetch(app: AppContext, name: str, dest: Path | None, timeout_s: float, list_
         path = fetch_model(name, target_dir, timeout_s, list_url)
     except ModelFetchError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{name} unpacked in {path}; use it with CALLCENTER_ASR_MODELS=zh-CN={path}")
+    click.echo(f"{name} unpacked in {path}; use it with CALLCENTER_ASR_MODELS={guess_locale(name) or 'LOCALE'}={path}")
