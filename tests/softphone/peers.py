@@ -345,6 +345,67 @@ def ulaw_of(wav: Path) -> Path:
     return out
 
 
+
+_SIPP_UAC_INVITE_REJECTED = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="invite-{status}">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:13900000005@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:13900000005@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="{status}"/>
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
+From: <sip:13900000005@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
+
+
+def sipp_call_rejected(workdir: Path, target: str, user: str, status: int, timeout_s: float = 20.0) -> str:
+    """SIPp as a caller: one INVITE to ``user`` at ``target`` (host:port) that must be answered with exactly
+    ``status`` (any other final answer, or none within ``timeout_s``, fails the scenario). Returns SIPp's
+    error log ("" when the call went as scripted); raises if SIPp reports a failed call."""
+    run_dir = workdir / f"sipp-uac-{uuid.uuid4().hex[:6]}"
+    run_dir.mkdir(parents=True)
+    scenario = run_dir / "scenario.xml"
+    scenario.write_text(_SIPP_UAC_INVITE_REJECTED.format(status=status))
+    errors = run_dir / "errors.log"
+    done = subprocess.run(
+        ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(free_port()), "-mi", "127.0.0.1",
+         "-mp", str(free_udp_block(4)), "-s", user, "-m", "1", "-l", "1", "-timeout", f"{int(timeout_s)}s",
+         "-timeout_error", "-nostdin", "-trace_err", "-error_file", str(errors), target],
+        capture_output=True, timeout=timeout_s + 10, check=False, cwd=run_dir)
+    log = errors.read_text(errors="replace") if errors.exists() else ""
+    if done.returncode != 0:
+        raise AssertionError(f"SIPp's call to {user}@{target} did not get {status} (exit {done.returncode}): "
+                             f"{log[-2000:]}{done.stdout.decode(errors='replace')[-1500:]}")
+    return log
+
+
 class Sipp(PeerProcess):
     """SIPp as callee (UAS) running ``scenario`` (XML text) for any number of calls."""
 

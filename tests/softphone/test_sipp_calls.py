@@ -6,10 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.ports import CallState, CallStateChanged, MediaStarted, RecordingReady
+from callcenter.ports import CallState, CallStateChanged, IncomingCall, MediaStarted, RecordingReady
 from softphone.errors import TooManyCalls
 from tests.softphone.audio_check import envelope_correlation, read_channel
-from tests.softphone.peers import Sipp, sipp_answer_scenario, sipp_reject_scenario, ulaw_of
+from tests.softphone.peers import (
+    Baresip,
+    Sipp,
+    sipp_answer_scenario,
+    sipp_call_rejected,
+    sipp_reject_scenario,
+    ulaw_of,
+)
 
 pytestmark = pytest.mark.sip
 
@@ -37,6 +44,27 @@ def test_fifth_concurrent_call_raises_too_many_calls_and_the_four_carry_on(
         log.wait_for(RecordingReady, call_id=call_id)
     fresh = phone.dial(sipp.uri)  # the slots are free again
     log.wait_for(MediaStarted, call_id=fresh)
+
+
+def test_an_incoming_call_while_four_are_up_is_answered_busy_486_and_the_four_carry_on(
+        make_phone, sipp: Sipp, baresip: Baresip, tmp_path: Path) -> None:
+    phone, log = make_phone()
+    call_ids = [phone.dial(sipp.uri) for _ in range(4)]
+    for call_id in call_ids:
+        log.wait_for(CallStateChanged, call_id=call_id, state=CallState.confirmed)
+    host_port = phone.local_uri.rpartition("@")[2]
+    # a patient calling back gets "busy here": pjsua answers it itself, statelessly, when its 4 call slots are
+    # taken (pjsip's log: "too many calls"); PjsuaPhone.incoming's own check covers a call ended but not cleaned up
+    sipp_call_rejected(tmp_path, host_port, "nurse", 486)
+    assert not log.of(IncomingCall)  # nothing rang: the nurse's screen is not disturbed
+    assert sorted(c.call_id for c in phone.calls()) == sorted(call_ids)
+    assert all(c.state == "confirmed" for c in phone.calls())
+    phone.hangup(call_ids[0])
+    log.wait_for(RecordingReady, call_id=call_ids[0])  # the line is free once the call is cleaned up
+    baresip.command("dial", phone.local_uri)  # now a caller gets through
+    rings = log.wait_for(IncomingCall, timeout_s=15)
+    assert f"sip:{baresip.user}@127.0.0.1" in rings.remote_uri
+    assert len(phone.calls()) == 4
 
 
 def test_several_sipp_calls_each_record_the_streamed_speech(make_phone, sipp: Sipp, patient_wav: Path) -> None:
