@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from callcenter.intake.bulk import insert_returning_ids, insert_rows
+from callcenter.intake.bulk import insert_returning_ids, insert_rows, one_of, unprepared
 from callcenter.intake.records import EncounterAction, EncounterRecord, IntakeRecord, PatientRecord, RowError
 from callcenter.models import Encounter, EncounterKind, Patient, PatientIdentifier, PatientPhone, Sex, utc_now
 from callcenter.patients import merge_patients
@@ -107,7 +107,8 @@ class _Batch:
         self.merges: list[tuple[_State, _State]] = []
         self.aliases: dict[tuple[str, str], _State] = {}  # (system, MRN) to file as another system's number
         self.known_aliases: set[tuple[str, str]] = set()
-        self._load(records)
+        with unprepared(session):  # big key lists: see callcenter.intake.bulk
+            self._load(records)
 
     # --- loading ----------------------------------------------------------------------------------------------
     def _add_patient(self, row: dict[str, Any]) -> None:
@@ -119,6 +120,9 @@ class _Batch:
             self.by_nid[row["national_id"]] = state
         if row["mrn"]:
             self.by_key[(row["source_system"], row["mrn"])] = state
+
+    def _in(self, column: Any, values: list[Any]) -> Any:
+        return one_of(self.session, column, values)
 
     def _rows(self, query: Any) -> Iterator[dict[str, Any]]:
         for row in self.session.execute(query).mappings():
@@ -132,20 +136,20 @@ class _Batch:
             if r.patient.mrn:
                 keys.setdefault(r.patient.source_system, set()).add(r.patient.mrn)
         for chunk in _chunks(nids):
-            for row in self._rows(select(*_PATIENT_COLS).where(PATIENT.c.national_id.in_(chunk))):
+            for row in self._rows(select(*_PATIENT_COLS).where(self._in(PATIENT.c.national_id, chunk))):
                 self._add_patient(row)
         for system, mrns in keys.items():
             for chunk in _chunks(mrns):
-                query = select(*_PATIENT_COLS).where(PATIENT.c.source_system == system, PATIENT.c.mrn.in_(chunk))
+                query = select(*_PATIENT_COLS).where(PATIENT.c.source_system == system, self._in(PATIENT.c.mrn, chunk))
                 for row in self._rows(query):
                     self._add_patient(row)
                 aliases = select(IDENTIFIER.c.patient_id, IDENTIFIER.c.mrn).where(
-                    IDENTIFIER.c.source_system == system, IDENTIFIER.c.mrn.in_(chunk))
+                    IDENTIFIER.c.source_system == system, self._in(IDENTIFIER.c.mrn, chunk))
                 for alias in self._rows(aliases):
                     self.known_aliases.add((system, alias["mrn"]))
                     alias_of.setdefault(alias["patient_id"], []).append((system, alias["mrn"]))
         for chunk in _chunks(set(alias_of) - set(self.by_id)):
-            for row in self._rows(select(*_PATIENT_COLS).where(PATIENT.c.id.in_(chunk))):
+            for row in self._rows(select(*_PATIENT_COLS).where(self._in(PATIENT.c.id, chunk))):
                 self._add_patient(row)
         for patient_id, keys_of_patient in alias_of.items():
             for key in keys_of_patient:
@@ -153,11 +157,11 @@ class _Batch:
         pending = {st.values["merged_into_id"] for st in self.by_id.values() if st.values["merged_into_id"]}
         while pending - set(self.by_id):
             for chunk in _chunks(pending - set(self.by_id)):
-                for row in self._rows(select(*_PATIENT_COLS).where(PATIENT.c.id.in_(chunk))):
+                for row in self._rows(select(*_PATIENT_COLS).where(self._in(PATIENT.c.id, chunk))):
                     self._add_patient(row)
             pending = {st.values["merged_into_id"] for st in self.by_id.values() if st.values["merged_into_id"]}
         for chunk in _chunks(list(self.by_id)):
-            for phone in self._rows(select(*_PHONE_COLS).where(PHONE.c.patient_id.in_(chunk))):
+            for phone in self._rows(select(*_PHONE_COLS).where(self._in(PHONE.c.patient_id, chunk))):
                 self.phones.setdefault(id(self.by_id[phone["patient_id"]]), {})[phone["number"]] = _State(phone, False)
         enc_keys: dict[str, set[str]] = {}
         for r in records:
@@ -166,7 +170,7 @@ class _Batch:
         for system, ids in enc_keys.items():
             for chunk in _chunks(ids):
                 enc_query = select(*_ENCOUNTER_COLS).where(ENCOUNTER.c.source_system == system,
-                                                           ENCOUNTER.c.source_id.in_(chunk))
+                                                           self._in(ENCOUNTER.c.source_id, chunk))
                 for enc in self._rows(enc_query):
                     self.encounters[(system, enc["source_id"])] = _State(enc, False)
 
