@@ -1,9 +1,10 @@
 """HIS intake and cohort query speed, on SQLite and on PostgreSQL.
 
 For each backend, on a fresh database:
-  csv     import N CSV rows with 1 % malformed rows mixed in (rows/s); checks that every malformed line is
-          reported and nothing of it written, then re-imports (must report 0 created, 0 updated)
-  hl7     the same with M HL7 ADT messages (A01/A04 + A03) from a file
+  csv     import N CSV rows with exactly 1 % malformed rows spread through them (rows/s); checks that every
+          malformed line is reported, then re-imports (must report 0 created, 0 updated)
+  hl7     the same with M HL7 ADT messages (A01/A04 + A03) from a file, exactly 1 % of them malformed
+(tests/callcenter/intake/test_intake_volume.py checks the same imports at full size, row by row.)
   cohort  E encounters bulk-loaded, then typical cohort queries (count + first 100 rows), best of 3
 
 Usage: .venv/bin/python bench/intake.py [--quick] [--csv-rows N] [--hl7-messages M] [--encounters E]
@@ -37,10 +38,9 @@ from callcenter.db import make_engine  # noqa: E402
 from callcenter.demo_data import (  # noqa: E402
     DIAGNOSES,
     DemoOptions,
-    adt_messages,
     generate_hospital,
-    malformed_message,
     mix_malformed,
+    mix_malformed_messages,
 )
 from callcenter.intake.batch import import_rows  # noqa: E402
 from callcenter.intake.hl7v2 import read_hl7_file  # noqa: E402
@@ -105,27 +105,18 @@ def bench_csv(engine: Engine, rows_wanted: int, workdir: Path) -> None:
 
 
 def bench_hl7(engine: Engine, messages_wanted: int, workdir: Path) -> None:
-    rng = random.Random(5)
-    lines: list[str] = []
-    count = bad = 0
-    for row, message in adt_messages(generate_hospital(DemoOptions(patients=messages_wanted, seed=22, today=TODAY)),
-                                     sent_at=NOW):
-        if count >= messages_wanted:
-            break
-        if rng.random() < 0.01:
-            broken, _ = malformed_message(row, rng)
-            lines.extend(broken.strip("\r").split("\r"))
-            count += 1
-            bad += 1
-        lines.extend(message.strip("\r").split("\r"))
-        count += 1
+    mixed = mix_malformed_messages(generate_hospital(DemoOptions(patients=messages_wanted, seed=22, today=TODAY)),
+                                   messages_wanted, seed=5, sent_at=NOW)  # exactly 1 % malformed, spread
+    count = mixed.messages
     path = workdir / "bench.hl7"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(mixed.text(), encoding="utf-8")
     seconds, summary = timed(lambda: import_rows(engine, read_hl7_file(path)[1], source="bench.hl7",
                                                  source_system="his", now=NOW))
+    reported = {e.line for e in summary.errors}  # type: ignore[attr-defined]
     print(f"  hl7    {count:>8} msgs  {count / seconds:>8.0f} msg/s   ({seconds:.1f} s; "
           f"{summary.created} created, {summary.updated} updated, "  # type: ignore[attr-defined]
-          f"{summary.rejected} rejected of {bad} malformed)")  # type: ignore[attr-defined]
+          f"{summary.rejected} rejected; malformed {len(mixed.bad)} "  # type: ignore[attr-defined]
+          f"all reported: {reported == set(mixed.bad)})")
     seconds, again = timed(lambda: import_rows(engine, read_hl7_file(path)[1], source="bench.hl7",
                                                source_system="his", now=NOW))
     print(f"  hl7 re-import            {count / seconds:>8.0f} msg/s   ({seconds:.1f} s; "

@@ -153,11 +153,12 @@ def _visits(rng: random.Random, n: int, patient: dict[str, Any], o: DemoOptions)
 MALFORMATIONS = ("national_id", "phone", "discharged_at", "kind", "diagnosis_code", "admitted_at")
 
 
-def malformed(row: RawRow, rng: random.Random) -> tuple[RawRow, str]:
-    """A copy of ``row`` with one field broken the way HIS exports break; returns it and the field name."""
+def malformed(row: RawRow, rng: random.Random, field: str | None = None) -> tuple[RawRow, str]:
+    """A copy of ``row`` with one field broken the way HIS exports break (``field``, else one at random);
+    returns it and the field name."""
     values = dict(row.values)
     phones = row.phones
-    field = rng.choice(MALFORMATIONS)
+    field = field or rng.choice(MALFORMATIONS)
     if field == "national_id":
         nid = values.get("national_id") or "11010519491231002X"
         values["national_id"] = nid[:17] + ("0" if nid[17] != "0" else "1")  # wrong check digit
@@ -171,8 +172,10 @@ def malformed(row: RawRow, rng: random.Random) -> tuple[RawRow, str]:
         values["kind"] = "住院部"
     elif field == "diagnosis_code":
         values["diagnosis_code"] = "高血压"
-    else:
+    elif field == "admitted_at":
         values["admitted_at"] = "2026-02-30 25:61"
+    else:
+        raise ValueError(f"unknown malformation {field!r}; one of {', '.join(MALFORMATIONS)}")
     values["encounter_id"] = f"BAD{row.line:08d}"
     return RawRow(row.line, values, phones), field
 
@@ -192,9 +195,11 @@ def adt_messages(rows: Iterator[RawRow] | list[RawRow], *, sent_at: datetime | N
 HL7_MALFORMATIONS = ("garbage", "national_id", "no_visit", "event", "admitted_at")
 
 
-def malformed_message(row: RawRow, rng: random.Random) -> tuple[str, str]:
-    """A broken ADT message built from ``row`` and what is wrong with it."""
-    kind = rng.choice(HL7_MALFORMATIONS)
+def malformed_message(row: RawRow, rng: random.Random, kind: str | None = None) -> tuple[str, str]:
+    """A broken ADT message built from ``row`` and what is wrong with it (``kind``, else one at random)."""
+    kind = kind or rng.choice(HL7_MALFORMATIONS)
+    if kind not in HL7_MALFORMATIONS:
+        raise ValueError(f"unknown malformation {kind!r}; one of {', '.join(HL7_MALFORMATIONS)}")
     values = {**row.values, "encounter_id": f"BAD{row.line:08d}", "discharged_at": ""}
     if kind == "garbage":
         return "this is not an HL7 message", kind
@@ -211,19 +216,79 @@ def malformed_message(row: RawRow, rng: random.Random) -> tuple[str, str]:
     return message, kind
 
 
+def malformed_positions(count: int, share: float, rng: random.Random) -> dict[int, int]:
+    """Exactly ``round(count * share)`` of the positions ``0 … count-1``, spread through them: one at a random
+    place in each of as many equal blocks; returns {position: its number among the malformed ones}."""
+    bad = min(count, round(count * share))
+    out: dict[int, int] = {}
+    for n in range(bad):
+        start, end = n * count // bad, (n + 1) * count // bad  # blocks of whole positions, never overlapping
+        out[start + rng.randrange(end - start)] = n
+    return out
+
+
 def mix_malformed(rows: Iterator[RawRow] | list[RawRow], count: int, *, share: float = 0.01, seed: int = 3,
                   first_line: int = 2) -> tuple[list[RawRow], dict[int, str]]:
-    """The first ``count`` rows renumbered as file lines from ``first_line``, with ``share`` of them replaced by
-    malformed copies; returns the rows and {line: broken field}."""
+    """The first ``count`` rows renumbered as file lines from ``first_line``, with exactly ``round(count *
+    share)`` of them replaced by malformed copies — one in each block of 1/share rows, the kinds of
+    ``MALFORMATIONS`` in turn; returns the rows and {line: broken field}."""
     rng = random.Random(seed)
     out: list[RawRow] = []
     bad: dict[int, str] = {}
+    where = malformed_positions(count, share, rng)
     for row in rows:
         if len(out) == count:
             break
         numbered = RawRow(first_line + len(out), row.values, row.phones)
-        if rng.random() < share:
-            numbered, field = malformed(numbered, rng)
+        if len(out) in where:
+            numbered, field = malformed(numbered, rng, MALFORMATIONS[where[len(out)] % len(MALFORMATIONS)])
             bad[numbered.line] = field
         out.append(numbered)
+    if len(out) < count:
+        raise ValueError(f"{len(out)} rows given, {count} wanted; generate more patients")
     return out, bad
+
+
+@dataclass(frozen=True)
+class MixedAdtFile:
+    """A file of ADT messages with malformed ones mixed in (``mix_malformed_messages``)."""
+
+    lines: list[str]  # the file's lines (one segment each)
+    bad: dict[int, str]  # line of each malformed message (its first line) -> what is wrong with it
+    good: list[RawRow]  # the intake row of each good message, in file order (A01/A04 and A03 of a visit)
+
+    @property
+    def messages(self) -> int:
+        return len(self.good) + len(self.bad)
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def mix_malformed_messages(rows: Iterator[RawRow] | list[RawRow], count: int, *, share: float = 0.01,
+                           seed: int = 5, sent_at: datetime | None = None) -> MixedAdtFile:
+    """``count`` ADT messages for ``rows`` (``adt_messages``), exactly ``round(count * share)`` of them malformed
+    — one in each block of 1/share messages, inserted before a good one, the kinds of ``HL7_MALFORMATIONS`` in
+    turn (each built from the row of the message it precedes)."""
+    rng = random.Random(seed)
+    where = malformed_positions(count, share, rng)
+    lines: list[str] = []
+    bad: dict[int, str] = {}
+    good: list[RawRow] = []
+    messages = adt_messages(rows, sent_at=sent_at)
+    pending: tuple[RawRow, str] | None = None
+    for position in range(count):
+        if pending is None:
+            pending = next(messages, None)
+            if pending is None:
+                raise ValueError(f"{position} messages from the rows given, {count} wanted; give more rows")
+        row, message = pending
+        if position in where:
+            broken, kind = malformed_message(row, rng, HL7_MALFORMATIONS[where[position] % len(HL7_MALFORMATIONS)])
+            bad[len(lines) + 1] = kind
+            lines.extend(broken.strip("\r").split("\r"))
+            continue
+        good.append(row)
+        lines.extend(message.strip("\r").split("\r"))
+        pending = None
+    return MixedAdtFile(lines, bad, good)
