@@ -58,9 +58,12 @@ def _store_recording(session: Session, attempt_id: int, data: dict[str, Any]) ->
         raise InvalidInput("a recording report needs the file's path (no '..')")
     row = session.exec(select(Recording).where(Recording.attempt_id == attempt_id)).first() or Recording(
         attempt_id=attempt_id, path=path)
+    sha256 = str(data.get("sha256", ""))[:64]
+    if (row.path, row.sha256) != (path.strip(), sha256):
+        row.compressed_path = ""  # another file: its browser copy is made again (callcenter.recording_copies)
     row.path = path.strip()
     row.duration_s = _number(data.get("duration_s", 0.0), "duration_s")
-    row.sha256 = str(data.get("sha256", ""))[:64]
+    row.sha256 = sha256
     session.add(row)
     session.flush()
     assert row.id is not None

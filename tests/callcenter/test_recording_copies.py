@@ -8,14 +8,16 @@ import logging
 import os
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
+from callcenter import call_events, users
 from callcenter.db import session_scope
-from callcenter.models import Recording
+from callcenter.models import CallAttempt, Patient, Recording, Role
 from callcenter.recording_copies import RecordingCopies, compress_wav, stored_path
 
 
@@ -161,3 +163,36 @@ def test_compress_wav_writes_the_copy_next_to_the_wav_and_keeps_it(tmp_path: Pat
     assert out == wav.with_suffix("." + fmt) and out.stat().st_size > 0
     assert _sha(wav) == before
     assert abs(float(_probe(out)["duration"]) - 2.0) < 0.2
+
+
+def test_a_recording_reported_again_keeps_its_copy_unless_the_file_changed(engine: Engine, tmp_path: Path) -> None:
+    root = tmp_path / "recordings"
+    _two_channel_wav(root / "a.wav")
+    _two_channel_wav(root / "b.wav", seconds=2.0)
+    now = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+    with session_scope(engine) as s:
+        nurse = users.create_user(s, username="n1", password="correct-horse-1", role=Role.nurse, display_name="护士")
+        patient = Patient(name="张三", source_system="his", mrn="M1")
+        s.add(patient)
+        s.flush()
+        attempt = CallAttempt(patient_id=patient.id or 0, number="13800138000", user_id=nurse.id)
+        s.add(attempt)
+        s.flush()
+        attempt_id = attempt.id
+
+    def report(path: str, sha: str) -> int:
+        with session_scope(engine) as s:
+            forward = call_events.accept_agent_event(s, nurse, {"kind": "recording", "attempt_id": attempt_id,
+                                                                "path": path, "duration_s": 3.0, "sha256": sha},
+                                                     now=now)
+        return int(forward.payload["recording_id"])
+
+    recording_id = report("a.wav", "aa" * 32)
+    copies = RecordingCopies(engine, root)
+    assert copies.copy_one(recording_id)
+    assert report("a.wav", "aa" * 32) == recording_id  # the agent's link replays the same report
+    assert _row(engine, recording_id).compressed_path == "a.mp3"
+    assert report("b.wav", "bb" * 32) == recording_id  # another file: the old copy is not served for it
+    assert _row(engine, recording_id).compressed_path == ""
+    assert copies.copy_one(recording_id)
+    assert _row(engine, recording_id).compressed_path == "b.mp3"

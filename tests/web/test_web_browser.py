@@ -11,6 +11,7 @@ from sqlmodel import select
 from callcenter.db import session_scope
 from callcenter.events import EventKind, attempt_room, user_room
 from callcenter.models import Answer, AuditEvent, CallAttempt, Response
+from callcenter.recording_copies import RecordingCopies
 from tests.web.conftest import in_room
 from web.realtime import notifier_for
 
@@ -120,6 +121,25 @@ def test_recording_plays_and_seeks_in_chromium_through_the_guarded_route(new_pag
     with session_scope(sqlite_engine) as s:
         plays = s.exec(select(AuditEvent).where(AuditEvent.action == "recording.play")).all()
     assert plays and all(p.object_id == str(call_data.recording_id) for p in plays)
+
+
+def test_the_browser_copy_of_a_recording_plays_and_seeks_in_chromium(new_page, ui, call_data, sqlite_engine,
+                                                                     settings):
+    assert RecordingCopies(sqlite_engine, settings.recordings_path).copy_one(call_data.recording_id)
+    served: list[tuple[str, int, str]] = []
+    page = new_page()
+    page.on("response", lambda r: served.append((r.url, r.status, r.headers.get("content-type", "")))
+            if "/audio" in r.url else None)
+    ui.login(page, "nurse")
+    page.goto(f"{ui.base_url}/recordings/{call_data.recording_id}")
+    page.wait_for_function("() => document.getElementById('player').readyState >= 1")
+    assert page.evaluate("() => document.getElementById('player').duration") == pytest.approx(1.0, abs=0.1)
+    page.evaluate("() => { const a = document.getElementById('player'); a.muted = true; return a.play(); }")
+    page.wait_for_function("() => document.getElementById('player').currentTime > 0.05")
+    page.evaluate("() => { document.getElementById('player').currentTime = 0.5; }")
+    page.wait_for_function("() => document.getElementById('player').currentTime >= 0.5")
+    assert served and all(url.endswith("?format=compressed") and status in (200, 206) and ctype == "audio/mpeg"
+                          for url, status, ctype in served), served
 
 
 def test_a_refused_proposal_is_corrected_by_typing_and_the_typed_value_is_stored(
