@@ -19,10 +19,10 @@ from sqlalchemy.engine import Engine
 
 from callcenter import queue
 from callcenter.alerts import notify_raised
+from callcenter.board_push import BoardPush
 from callcenter.call_rules import CallRules
 from callcenter.clock import Clock
 from callcenter.db import session_scope
-from callcenter.events import SUPERVISORS, EventKind
 from callcenter.models import CallAttempt, Channel, Encounter, Patient, PatientPhone, Recording, Task
 from callcenter.ports import Notifier
 from callcenter.recording_copies import stored_path
@@ -64,10 +64,10 @@ class RobocallService:
                  nurse_uri: str = "", speech_locale: str = "", notifier: Notifier | None = None,
                  board_every_s: float = 2.0) -> None:
         self.speech_locale = speech_locale
-        # the supervisors' live board follows the campaigns (calls started and finished), at most every few seconds
-        self.notifier, self.board_every_s = notifier, board_every_s
-        self._board_changed: int | None = None  # a task whose change the board has not been told about yet
-        self._board_told_at: datetime | None = None
+        # the supervisors' live board follows the campaigns (calls started and finished), at most every few seconds;
+        # the run loop flushes what is held back (no timer thread)
+        self.notifier = notifier
+        self._board = BoardPush(notifier, clock, every_s=board_every_s, trailing=False) if notifier is not None else None
         self.engine, self.rules, self.robot, self.clock = engine, rules, robot, clock
         self.owner = f"robot:{robot}"
         self.hospital_name, self.script, self.synth, self.uri_for = hospital_name, script, synth, uri_for
@@ -142,17 +142,12 @@ class RobocallService:
 
     def board_changed(self, task_id: int) -> None:
         """A robot call started or ended: tell the board (throttled; ``flush_board`` sends what was held back)."""
-        self._board_changed = task_id
-        self.flush_board()
+        if self._board is not None:
+            self._board.changed(task_id)
 
     def flush_board(self) -> None:
-        if self.notifier is None or self._board_changed is None:
-            return
-        now = self.clock.now()
-        if self._board_told_at is not None and (now - self._board_told_at).total_seconds() < self.board_every_s:
-            return
-        self.notifier.emit(EventKind.queue_changed, {"task_id": self._board_changed}, SUPERVISORS)
-        self._board_changed, self._board_told_at = None, now
+        if self._board is not None:
+            self._board.flush()
 
     def run(self, pool: CallPool, stop: threading.Event, *, once: bool = False, idle_s: float = 2.0) -> int:
         """Keep the pool busy until ``stop`` is set (``once``: until no task is left), then let the calls under
@@ -169,8 +164,8 @@ class RobocallService:
                 self.board_changed(job.task_id)
             self.flush_board()
             if (stop.is_set() or (once and exhausted)) and pool.outstanding == 0:
-                self._board_told_at = None  # the last word: whatever is held back goes now
-                self.flush_board()
+                if self._board is not None:  # the last word: whatever is held back goes now
+                    self._board.last_word()
                 return recorded
             if not pool.outstanding:
                 stop.wait(idle_s)

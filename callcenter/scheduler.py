@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from callcenter.adherence import TextParser, phrase_parser
 from callcenter.alerts import escalate_overdue
+from callcenter.board_push import BoardPush
 from callcenter.call_rules import CallRules
 from callcenter.clock import Clock, SystemClock
 from callcenter.db import is_sqlite, session_scope
@@ -160,12 +161,16 @@ class Runtime:
     notifier: Notifier | None = None
     # browser copies of recordings still without one (robot calls, failed or dropped copies); built from settings
     recording_copies: RecordingCopies | None = None
+    # the supervisors' live board hears of the tasks the jobs release, expire or return (throttled)
+    board: BoardPush | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.lock is None:
             self.lock = leader_lock_for(self.engine)
         if self.recording_copies is None:
             self.recording_copies = RecordingCopies(self.engine, self.settings.recordings_path)
+        if self.notifier is not None:
+            self.board = BoardPush(self.notifier, self.clock)
 
 
 _runtime: Runtime | None = None
@@ -261,13 +266,14 @@ class JobSpec:
     id: str
     body: Callable[[Runtime, datetime], int]
     trigger: str  # "interval:SECONDS" or "cron:HH:MM"
+    moves_tasks: bool = False  # what it returns counts tasks the live board shows differently afterwards
 
 
 JOBS: tuple[JobSpec, ...] = (
-    JobSpec("expire_leases", leases, "interval:60"),
-    JobSpec("callbacks_to_pool", callbacks, "interval:300"),
-    JobSpec("daily_planning", daily_planning, "cron:01:30"),
-    JobSpec("release_due", release, "interval:60"),
+    JobSpec("expire_leases", leases, "interval:60", moves_tasks=True),
+    JobSpec("callbacks_to_pool", callbacks, "interval:300", moves_tasks=True),
+    JobSpec("daily_planning", daily_planning, "cron:01:30", moves_tasks=True),
+    JobSpec("release_due", release, "interval:60", moves_tasks=True),
     JobSpec("robot_call_batch", batch("robot_call"), "interval:300"),
     JobSpec("sms_batch", batch("sms"), "interval:300"),
     JobSpec("adherence_check", adherence, "interval:300"),
@@ -284,11 +290,14 @@ def run_job(job_id: str) -> int | None:
         logger.debug("scheduler pid=%s is standby; %s skipped", os.getpid(), job_id)
         return None
     now = rt.clock.now()
+    job = _BY_ID[job_id]
     try:
-        n = _BY_ID[job_id].body(rt, now)
+        n = job.body(rt, now)
     except Exception:
         logger.exception("scheduler job %s failed at %s", job_id, now.isoformat())
         raise
+    if n and job.moves_tasks and rt.board is not None:  # after the job's commit
+        rt.board.changed()
     logger.log(logging.INFO if n else logging.DEBUG, "scheduler leader pid=%s ran %s at %s: %s", os.getpid(), job_id,
                now.isoformat(), n)
     return n
@@ -335,7 +344,11 @@ def run_once(rt: Runtime, at: datetime) -> dict[str, int]:
     """Run every job, in order, for the moment ``at`` (leadership required)."""
     if not is_leader(rt):
         raise SchedulerBusy("another process is the scheduler leader; stop it (or wait) before run-once")
-    return {job.id: job.body(rt, at) for job in JOBS}
+    done = {job.id: job.body(rt, at) for job in JOBS}
+    if rt.board is not None and any(done[job.id] for job in JOBS if job.moves_tasks):
+        rt.board.changed()
+        rt.board.last_word()  # the process may end now: nothing is held back for a timer
+    return done
 
 
 def serve(rt: Runtime, *, tick_seconds: int | None = None) -> None:

@@ -56,7 +56,8 @@ def create_app(settings: Settings, services: Services, config: Mapping[str, Any]
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录。"
     csrf.init_app(app)
-    realtime.init_app(app, settings, channel=app.config.get("SOCKETIO_CHANNEL", realtime.DEFAULT_CHANNEL))
+    realtime.init_app(app, settings, channel=app.config.get("SOCKETIO_CHANNEL", realtime.DEFAULT_CHANNEL),
+                      clock=services.clock)
     errors.register(app)
     for blueprint in (web.auth.bp, web.workspace.bp, web.recordings.bp, web.admin.bp, web.api.bp,
                       web.board.bp, web.qa.bp, web.stats.bp,

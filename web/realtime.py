@@ -23,6 +23,8 @@ from flask_login import current_user
 from flask_socketio import SocketIO, join_room, leave_room
 
 from callcenter import call_events, call_form, disclosure, inbound, nurse_calls, users
+from callcenter.board_push import BoardPush
+from callcenter.clock import Clock, SystemClock
 from callcenter.errors import CallCenterError
 from callcenter.events import DOCTORS, SUPERVISORS, EventKind, agent_room, attempt_room, user_room
 from callcenter.models import CallAttempt, Role
@@ -32,6 +34,7 @@ from web.services import db, local_today, state
 logger = logging.getLogger(__name__)
 
 EXTENSION_KEY = "socketio"
+BOARD_KEY = "board_push"
 DEFAULT_CHANNEL = "callcenter-socketio"
 AGENT_KEY = "agent_user_id"
 AGENT_CONNECTED_KEY = "agent_connected_at"  # ISO time (app clock) of this agent connection
@@ -56,7 +59,7 @@ class SocketIONotifier:
         self._socketio.emit(event, payload, to=room)
 
 
-def init_app(app: Flask, settings: Settings, *, channel: str = DEFAULT_CHANNEL) -> SocketIO:
+def init_app(app: Flask, settings: Settings, *, channel: str = DEFAULT_CHANNEL, clock: Clock | None = None) -> SocketIO:
     # A SocketIO per app instead of one module-level object: its server holds per-app state, and the
     # Socket.IO test client patches it (RECIPES), which must not leak into live-server tests.
     socketio = SocketIO()
@@ -71,6 +74,8 @@ def init_app(app: Flask, settings: Settings, *, channel: str = DEFAULT_CHANNEL) 
     )
     _register_handlers(socketio)
     app.extensions[EXTENSION_KEY] = socketio
+    # claims, dials, wrap-ups and releases tell the supervisors' board through this (callcenter.board_push)
+    app.extensions[BOARD_KEY] = BoardPush(SocketIONotifier(socketio), clock or SystemClock())
     return socketio
 
 
@@ -81,6 +86,12 @@ def socketio_for(app: Flask) -> SocketIO:
 
 def notifier_for(app: Flask) -> SocketIONotifier:
     return SocketIONotifier(socketio_for(app))
+
+
+def board_for(app: Flask) -> BoardPush:
+    """How this app tells the supervisors' live board that a task or a nurse's state changed (throttled)."""
+    found: BoardPush = app.extensions[BOARD_KEY]
+    return found
 
 
 def agent_online(user_id: int) -> bool:

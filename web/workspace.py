@@ -18,7 +18,7 @@ from callcenter.events import EventKind, agent_room, attempt_room
 from callcenter.models import AnswerSource, CallAttempt, FollowUpPlan, Patient, Role, Task
 from callcenter.privacy import PATIENT_DATA_ROLES
 from web.auth import ALL_ROLES, home_for, public, remote_addr, role_required
-from web.realtime import agent_online, notifier_for
+from web.realtime import agent_online, board_for, notifier_for
 from web.services import db, local_today, state
 
 bp = Blueprint("workspace", __name__)
@@ -82,6 +82,7 @@ def claim(task_id: int) -> Any:
     with db(immediate=True) as session:
         queue.claim_task(session, task_id, owner=worklist.owner_of(current_user.member),
                          now=current.services.clock.now(), rules=current.rules)
+    _tell_board(task_id)
     return redirect(url_for("workspace.call", task_id=task_id))
 
 
@@ -179,12 +180,14 @@ def wrap_up(task_id: int) -> Any:
             phone_id=int(phone) if phone.isdigit() else None, note=form.get("note", "").strip(),
             callback_at=_local_datetime(form.get("callback_at", "")),
         )
+    _tell_board(task_id)  # her row leaves wrap-up, today's progress moves
     flash(f"随访任务 #{task.id} 已记录结果。", "info")
     if form.get("next"):
         with db(immediate=True) as session:
             claim = worklist.claim_next_for(session, current_user.member, now=current.services.clock.now(),
                                             rules=current.rules)
         if claim is not None:
+            _tell_board(claim.task_id)
             return redirect(url_for("workspace.call", task_id=claim.task_id))
         flash("队列中暂时没有现在可以拨打的任务。", "info")
     return redirect(url_for("workspace.queue"))
@@ -197,6 +200,7 @@ def release(task_id: int) -> Any:
     with db() as session:
         queue.release_lease(session, task_id, owner=worklist.owner_of(current_user.member),
                             now=current.services.clock.now(), reason="skipped by the nurse")
+    _tell_board(task_id)
     flash(f"随访任务 #{task_id} 已放回队列。", "info")
     return redirect(url_for("workspace.queue"))
 
@@ -237,6 +241,8 @@ def answer_incoming(attempt_id: int) -> Any:
         attempt = session.get(CallAttempt, attempt_id)
         patient_id = attempt.patient_id if attempt is not None else 0
     _send(command)
+    if task_id is not None:
+        _tell_board(task_id)
     if form is not None:  # the question on screen when the patient starts talking
         _send(nurse_calls.AgentCommand(command.room, form.grammar_command(attempt_id)))
     if task_id is None:
@@ -275,6 +281,11 @@ def _send(command: nurse_calls.AgentCommand) -> None:
         EventKind.agent_command, command.payload, command.room)
 
 
+def _tell_board(task_id: int) -> None:
+    """After the commit: the supervisors' live board looks again (throttled; the event carries the id only)."""
+    board_for(current_app._get_current_object()).changed(task_id)  # type: ignore[attr-defined]
+
+
 @bp.post("/workspace/tasks/<int:task_id>/dial")
 @role_required(*CALL_ROLES)
 def dial(task_id: int) -> Any:
@@ -293,6 +304,7 @@ def dial(task_id: int) -> Any:
                                    hospital_name=current.settings.hospital_name, today=local_today(),
                                    now=current.services.clock.now())
     _send(command)
+    _tell_board(task_id)  # she is dialling
     if form is not None:  # the first grammar: the question on screen when the patient answers the phone
         notifier_for(current_app._get_current_object()).emit(  # type: ignore[attr-defined]
             EventKind.agent_command, form.grammar_command(attempt_id), command.room)

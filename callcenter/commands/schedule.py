@@ -26,12 +26,13 @@ def command() -> None:
 
 def _runtime(app: AppContext) -> scheduler.Runtime:
     notifier = None
-    if app.settings.redis_url:  # escalated alerts reach the open inboxes at once
+    if app.settings.redis_url:  # escalated alerts and released tasks reach the open inboxes and live board at once
         from web.realtime import SocketIONotifier
 
         notifier = SocketIONotifier.external(app.settings.redis_url)
     else:
-        logger.info("no CALLCENTER_REDIS_URL: escalated alerts show at the alerts inbox's next refresh")
+        logger.info("no CALLCENTER_REDIS_URL: escalated alerts and released tasks show at the next refresh of the "
+                    "alerts inbox and the live board")
     try:
         return scheduler.Runtime(engine=app.engine, settings=app.settings, rules=rules_from_settings(app.settings),
                                  answer_parser=heard_value, notifier=notifier)

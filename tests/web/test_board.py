@@ -1,5 +1,6 @@
 """The supervisors' live board: nurse states from call attempts, queues and today's progress; agent call states
-reach the supervisors' room; a supervisor's browser shows a nurse's call as it starts (Chromium)."""
+reach the supervisors' room, and so do claims, dials, wrap-ups and releases; a supervisor's browser shows a nurse's
+call as it starts and her row back to available when she saves the outcome (Chromium)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from zoneinfo import ZoneInfo
 import pytest
 import socketio
 from playwright.sync_api import expect
+from sqlmodel import select
 
 from callcenter import board as boards
 from callcenter import nurse_calls, queue, users
 from callcenter.board import NurseState
 from callcenter.call_rules import rules_from_settings
 from callcenter.db import session_scope
+from callcenter.events import SUPERVISORS
 from callcenter.models import CallAttempt, Task, TaskStatus
 from callcenter.privacy import mask_name
-from web.realtime import socketio_for
+from tests.web.conftest import in_room
+from web.realtime import board_for, socketio_for
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -132,3 +136,71 @@ def test_supervisor_sees_a_nurse_call_appear_live(new_page, ui, live_app, sqlite
         agent.disconnect()
     with session_scope(sqlite_engine) as s:
         assert s.get(CallAttempt, attempt_id).answered_at is not None
+
+
+def test_claim_release_dial_and_wrap_up_tell_the_supervisors_room(app, client, auth, auth_for, sqlite_engine, clock,
+                                                                  staff, queue_data):
+    board_for(app).every_s = 0  # every change told at once here; the throttle: tests/callcenter/test_board_push.py
+    server = socketio_for(app)
+    supervisor = server.test_client(app, flask_test_client=auth_for("supervisor")[0])
+    other_nurse = server.test_client(app, flask_test_client=auth_for("nurse2")[0])
+    with session_scope(sqlite_engine) as s:
+        token = users.issue_agent_token(s, "nurse")
+    agent = server.test_client(app, flask_test_client=app.test_client(), auth={"agent_token": token})
+    assert agent.is_connected()
+    auth.login("nurse")
+    task = queue_data.due_task_id
+
+    def told() -> list[dict]:
+        return [e["args"][0] for e in supervisor.get_received() if e["name"] == "queue_changed"]
+
+    for step in ("claim", "release", "claim", "dial"):
+        response = client.post(f"/workspace/tasks/{task}/{step}",
+                               data={"csrf_token": auth.csrf, "phone_id": queue_data.phone_id})
+        assert response.status_code == 302, step
+        assert told() == [{"task_id": task}], step
+    with session_scope(sqlite_engine) as s:
+        attempt_id = s.exec(select(CallAttempt.id).where(CallAttempt.task_id == task)).one()
+        nurse_calls.note_call_state(s, attempt_id, "disconnected", now=clock.now())  # her agent's report
+    response = client.post(f"/workspace/tasks/{task}/wrap-up",
+                           data={"csrf_token": auth.csrf, "outcome": "completed", "phone_id": queue_data.phone_id})
+    assert response.status_code == 302
+    assert told() == [{"task_id": task}]
+    assert [e for e in other_nurse.get_received() if e["name"] == "queue_changed"] == []
+
+
+@pytest.mark.browser
+def test_the_board_shows_a_nurse_back_to_available_when_she_saves_the_outcome(
+        new_page, ui, live_app, sqlite_engine, clock, staff, queue_data):
+    nurse_page = new_page()
+    ui.login(nurse_page, "nurse")
+    ui.open_task_from_queue(nurse_page, queue_data.due_task_id)  # her claim (the route tells the board)
+    expect(nurse_page).to_have_url(f"{ui.base_url}/workspace/tasks/{queue_data.due_task_id}")
+    with session_scope(sqlite_engine) as s:  # what her softphone agent reports: dialled, answered, hung up
+        attempt_id, _ = nurse_calls.start_attempt(s, queue_data.due_task_id, staff["nurse"], phone_id=queue_data.phone_id,
+                                                  now=clock.now())
+        nurse_calls.note_call_state(s, attempt_id, "confirmed", now=clock.now())
+        nurse_calls.note_call_state(s, attempt_id, "disconnected", now=clock.now() + timedelta(minutes=2))
+    board = new_page()
+    ui.login(board, "supervisor")
+    board.goto(f"{ui.base_url}/supervisor/board")
+    expect(board.locator("#conn")).to_have_attribute("data-state", "connected")
+    row = board.locator(f'#nurses tr[data-user-id="{staff["nurse"].id}"]')
+    expect(row).to_have_attribute("data-state", "wrap_up")
+    expect(row).to_contain_text("整理中")
+    done = board.locator('#progress [data-figure="done"]')
+    expect(done).to_have_text("0")
+    # the reload a (re)connection triggers has happened: from here only a push refreshes the board (its own slow
+    # reload comes after a minute, well past expect's timeout)
+    expect(board.locator("#board")).to_have_attribute("data-loaded", re.compile(r"\d+"))
+    assert in_room(live_app, SUPERVISORS), "the board page did not join the supervisors' room"
+    nurse_page.reload()  # the call screen on her open attempt
+    nurse_page.select_option("#outcome", "completed")
+    nurse_page.uncheck("#wrap-up-next")  # back to her queue, holding no task: available
+    nurse_page.click("#wrap-up-submit")
+    expect(nurse_page).to_have_url(f"{ui.base_url}/workspace/queue")
+    expect(row).to_have_attribute("data-state", "available")  # no reload: the push made the board fetch
+    expect(row).to_contain_text("空闲")
+    expect(done).to_have_text("1")
+    with session_scope(sqlite_engine) as s:
+        assert s.get(CallAttempt, attempt_id).outcome_code == "completed"

@@ -1,5 +1,6 @@
 // The supervisors' live board: any call or queue event in the supervisors' room reloads the board fragment
-// (events carry ids only; what is shown comes from the server). Reloads are coalesced.
+// (events carry ids only; what is shown comes from the server). Reloads are coalesced; the server throttles its
+// queue_changed events (callcenter.board_push), and the board also reloads every minute while it is shown.
 (function () {
   "use strict";
   var box = document.getElementById("board");
@@ -24,4 +25,8 @@
 
   ["call_state", "queue_changed", "alert"].forEach(function (kind) { window.cc.on(kind, schedule); });
   window.cc.onConnect(schedule); // catch up on whatever happened while disconnected
+  // Safety net: a slow reload of its own (a change told by no event, or an event lost), only while shown.
+  var SAFETY_MS = 60000;
+  setInterval(function () { if (!document.hidden) schedule(); }, SAFETY_MS);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) schedule(); });
 })();
