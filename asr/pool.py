@@ -4,7 +4,7 @@ Each locale with a model gets ``workers_per_model`` spawned processes (one model
 calls). A call sticks to the least-loaded worker of its locale. ``feed`` never blocks: a full worker queue drops
 the frame and counts it. Results come back on one thread (``asr-events``) and go to ``on_event`` as
 ``PartialText``, ``Utterance``, ``Proposal`` (the answer read from an utterance for the question whose grammar
-was active) and ``SpeechStatus`` (speech unavailable / back, and why).
+was active) and ``SpeechStatus`` (speech unavailable / back, and why; all four from ``callcenter.ports``).
 
 A worker that dies is noticed on the same thread (its process sentinel), its calls are told speech is
 unavailable (the nurse types), a new worker is started, and when it is ready the calls are reopened with their
@@ -28,7 +28,16 @@ from asr.fields import parse_answer
 from asr.item_specs import answer_value, grammar_phrases, spec_from_item
 from asr.models import resolve_models
 from asr.worker import WorkerConfig, run_worker
-from callcenter.ports import AudioFrame, PartialText, Proposal, Recognizer, TapSink, Utterance
+from callcenter.ports import (
+    AudioFrame,
+    PartialText,
+    Proposal,
+    Recognizer,
+    SpeechCode,
+    SpeechStatus,
+    TapSink,
+    Utterance,
+)
 from callcenter.settings import Settings
 from scripts_questionnaires.model import Item
 
@@ -37,15 +46,6 @@ logger = logging.getLogger(__name__)
 QUEUE_BATCHES = 500  # ≈ 10 s of audio when the sender moves one batch per 20 ms frame tick
 MAX_GAP_FRAMES = 50  # lost tap frames up to 1 s are replaced by silence so times stay call-relative
 SILENT_FRAME = bytes(320)
-
-
-@dataclass(frozen=True)
-class SpeechStatus:
-    """Speech recognition for a call became unavailable or available again; ``reason`` says why (for the nurse)."""
-
-    call_id: str
-    available: bool
-    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,10 +173,12 @@ class AsrPool:
     def open_stream(self, call_id: str, locale: str) -> bool:
         candidates = [w for w in self._workers if w.locale == locale and not w.failed]
         if not candidates:
-            reason = f"no speech model for {locale}" if not any(w.locale == locale for w in self._workers) \
-                else f"the speech model for {locale} failed to load"
+            configured = any(w.locale == locale for w in self._workers)
+            reason = f"the speech model for {locale} failed to load" if configured \
+                else f"no speech model for {locale}"
             self._reasons[call_id] = reason
-            self._emit(SpeechStatus(call_id, False, reason))
+            self._emit(SpeechStatus(call_id, False, reason,
+                                    SpeechCode.model_failed if configured else SpeechCode.no_model))
             return False
         with self._lock:
             load = {w.index: 0 for w in candidates}
@@ -347,7 +349,8 @@ class AsrPool:
             return
         logger.error("asr worker=%s (pid %s) died with exit code %s; restarting", worker.index, worker.pid, code)
         for call in [c for c in self._calls.values() if c.worker == worker.index]:
-            self._emit(SpeechStatus(call.call_id, False, "speech recognition restarting; type the answers"))
+            self._emit(SpeechStatus(call.call_id, False, "speech recognition restarting; type the answers",
+                                    SpeechCode.restarting))
         worker.restarts += 1
         self._spawn(worker)
 
@@ -358,7 +361,7 @@ class AsrPool:
             self._send(worker, ("open", call.call_id))
             if call.item_id:
                 self._send(worker, ("grammar", call.call_id, call.item_id, call.phrases))
-            self._emit(SpeechStatus(call.call_id, True, "speech recognition is back"))
+            self._emit(SpeechStatus(call.call_id, True, "speech recognition is back", SpeechCode.back))
 
     def _on_stream_event(self, event: object) -> None:
         self._emit(event)

@@ -1,5 +1,6 @@
 """Live events a softphone agent reports about its user's calls (call state, transcript lines, partial text,
-proposed answers): checked against the attempt, transcript lines stored, and forwarded to the attempt's room.
+proposed answers, speech recognition stopped or back): checked against the attempt, transcript lines stored, and
+forwarded to the attempt's room.
 
 The agent sends ``{"kind": ..., "attempt_id": ..., ...}``; only the fields listed per kind are kept, so an
 agent cannot push arbitrary data to browsers.
@@ -18,6 +19,7 @@ from callcenter.errors import InvalidInput, PermissionDenied
 from callcenter.events import EventKind, attempt_room
 from callcenter.models import CallAttempt, Recording, TranscriptSegment
 from callcenter.nurse_calls import note_call_state
+from callcenter.ports import SpeechCode
 from callcenter.users import StaffMember
 
 logger = logging.getLogger(__name__)
@@ -29,8 +31,10 @@ FIELDS: dict[EventKind, tuple[str, ...]] = {
     EventKind.proposal: ("item_id", "value", "confidence", "text", "t0_s", "t1_s", "needs_confirmation", "reasons",
                          "closed_at"),
     EventKind.recording: ("duration_s",),  # + path / sha256, stored, never forwarded
+    EventKind.speech: ("available", "code"),  # the nurse's screen: recognition restarting / unavailable / back
 }
 SPEAKERS = ("patient", "nurse", "robot")
+SPEECH_CODES = tuple(c.value for c in SpeechCode)
 
 
 class NotYourAttempt(PermissionDenied):
@@ -91,6 +95,11 @@ def accept_agent_event(session: Session, agent: StaffMember, data: Any, *, now: 
     payload["attempt_id"] = attempt_id
     if kind in (EventKind.transcript, EventKind.partial) and payload.get("speaker", "patient") not in SPEAKERS:
         raise InvalidInput(f"speaker must be one of {', '.join(SPEAKERS)}")
+    if kind is EventKind.speech:
+        if not isinstance(payload.get("available"), bool):
+            raise InvalidInput("a speech report says available: true or false")
+        if payload.get("code") not in SPEECH_CODES:
+            raise InvalidInput(f"a speech report's code is one of {', '.join(SPEECH_CODES)}")
     if kind is EventKind.transcript:
         confidence = payload.get("confidence")
         session.add(TranscriptSegment(

@@ -18,6 +18,7 @@ class EventKind(enum.StrEnum):
     partial = "partial"  # {attempt_id, speaker, text}
     proposal = "proposal"  # {attempt_id, item_id, value, confidence, text, t0_s, t1_s, needs_confirmation}
     recording = "recording"  # {attempt_id, recording_id, duration_s}: the call's recording is ready
+    speech = "speech"  # {attempt_id, available, code}: speech recognition for the call stopped or is back
     question = "question"  # {attempt_id, item_id}: the form moved to another question
     alert = "alert"  # {alert_id, patient_id, severity}
     queue_changed = "queue_changed"  # {task_id}

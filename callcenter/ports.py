@@ -198,8 +198,29 @@ class Proposal:
     closed_at: float = 0.0  # the utterance's ``closed_at``: latency is measured from here (bench/assisted_call.py)
 
 
+class SpeechCode(enum.StrEnum):
+    """Why speech recognition for a call stopped, or that it is back (what the nurse's screen shows)."""
+
+    no_model = "no_model"  # no model serves the patient's language: no proposals for the whole call
+    model_failed = "model_failed"  # the language's model could not be loaded
+    restarting = "restarting"  # the recogniser's worker process died; a new one is starting
+    back = "back"  # recognition works again (after a restart)
+
+
+@dataclass(frozen=True)
+class SpeechStatus:
+    """Speech recognition for a call became unavailable or available again (the call itself goes on; the nurse
+    types the answers meanwhile). ``code`` is for screens, ``reason`` says it in words for logs."""
+
+    call_id: str
+    available: bool
+    reason: str = ""
+    code: SpeechCode = SpeechCode.back
+
+
 class Recognizer(Protocol):
-    """Speech recognition for live calls (an ASR worker pool behind it)."""
+    """Speech recognition for live calls (an ASR worker pool behind it). Besides results it reports
+    ``SpeechStatus`` changes of a call."""
 
     def open_stream(self, call_id: str, locale: str) -> bool:
         """Start listening to a call; False when no model serves the locale (the call runs without proposals)."""

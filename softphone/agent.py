@@ -3,7 +3,7 @@ protocol").
 
 ``SoftphoneAgent`` turns the server's ``agent_command``s (dial, hangup, hold, resume, mute/unmute, dtmf,
 transfer, grammar) into calls on a ``ports.Phone``, and the phone's ``CallEvent``s and the ``ports.Recognizer``'s
-results (transcript lines, partial text, proposals) into ``agent_event``s for the server. It depends only on
+results (transcript lines, partial text, proposals, speech status) into ``agent_event``s for the server. It depends only on
 ``callcenter.ports``: the composition root (``callcenter.commands.softphone``) injects the pjsua2 phone, the ASR
 pool (whose worker processes do the recognition; the phone's tap feeds it directly) and the optional hooks.
 
@@ -35,6 +35,7 @@ from callcenter.ports import (
     Proposal,
     Recognizer,
     RecordingReady,
+    SpeechStatus,
     Utterance,
 )
 
@@ -296,8 +297,11 @@ class SoftphoneAgent:
                        confidence=event.confidence, text=event.text, t0_s=event.t0_s, t1_s=event.t1_s,
                        needs_confirmation=event.needs_confirmation, reasons=list(event.reasons),
                        closed_at=event.closed_at)
-        else:  # e.g. the pool's speech status: the call goes on without proposals
-            logger.info("attempt=%s speech: %s", attempt_id, getattr(event, "reason", type(event).__name__))
+        elif isinstance(event, SpeechStatus):  # recognition stopped (the nurse types) or is back: her screen says so
+            logger.info("attempt=%s speech %s: %s", attempt_id, event.code.value, event.reason)
+            self._send("speech", attempt_id, available=event.available, code=event.code.value)
+        else:  # e.g. the pool's grammar report: logged there
+            logger.debug("attempt=%s recogniser event %s", attempt_id, type(event).__name__)
 
     def _send(self, kind: str, attempt_id: int, **fields: Any) -> None:
         self.emit("agent_event", {"kind": kind, "attempt_id": attempt_id, **fields})

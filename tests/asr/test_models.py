@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from asr.errors import ModelError
 from asr.models import grammar_support, list_models, parse_model_setting, resolve_model, verify_model
-from asr.pool import AsrPool, SpeechStatus
+from asr.pool import AsrPool
 from callcenter.cli import main
+from callcenter.ports import SpeechCode, SpeechStatus
 from callcenter.settings import Settings
 
 
@@ -82,4 +83,4 @@ def test_pool_from_settings_serves_configured_locales_only(tmp_path: Path) -> No
     pool = AsrPool.from_settings(settings)  # not started: no process is spawned
     assert pool.open_stream("c1", "zh-CN") is False
     assert "no speech model for zh-CN" in pool.reason("c1")
-    assert pool.events.get_nowait() == SpeechStatus("c1", False, pool.reason("c1"))
+    assert pool.events.get_nowait() == SpeechStatus("c1", False, pool.reason("c1"), SpeechCode.no_model)

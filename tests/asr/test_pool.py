@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from speech_audio import say
 
-from asr.pool import AsrPool, GrammarReport, SpeechStatus
+from asr.pool import AsrPool, GrammarReport
 from asr.synth import frames, line_noise, silence
-from callcenter.ports import AudioFrame, Proposal, Utterance
+from callcenter.ports import AudioFrame, Proposal, SpeechCode, SpeechStatus, Utterance
 from scripts_questionnaires.library import library_script
 
 pytestmark = pytest.mark.speech
@@ -56,7 +56,7 @@ def test_locale_without_a_model_runs_without_proposals_and_says_why(pool: AsrPoo
     assert pool.open_stream("call-zh", "zh-CN") is False
     assert "no speech model for zh-CN" in pool.reason("call-zh")
     status = next_of(pool, SpeechStatus, "call-zh")
-    assert isinstance(status, SpeechStatus) and not status.available
+    assert isinstance(status, SpeechStatus) and not status.available and status.code is SpeechCode.no_model
 
 
 def test_yes_no_answer_becomes_a_proposal_for_the_current_question(pool: AsrPool) -> None:
@@ -106,11 +106,13 @@ def test_worker_crash_is_reported_restarted_and_the_call_continues(pool: AsrPool
     os.kill(pid, signal.SIGKILL)
     down = next_of(pool, SpeechStatus, "call-4")
     assert isinstance(down, SpeechStatus) and not down.available and "type" in down.reason
+    assert down.code is SpeechCode.restarting
     up = next_of(pool, SpeechStatus, "call-4")
-    assert isinstance(up, SpeechStatus) and up.available
+    assert isinstance(up, SpeechStatus) and up.available and up.code is SpeechCode.back
     assert pool.worker_pids() != [pid]
     for frame in answer_audio("네"):
         pool.feed("call-4", frame)
     proposal = next_of(pool, Proposal, "call-4")
     assert isinstance(proposal, Proposal) and (proposal.item_id, proposal.value) == ("pain", "yes")
     pool.close_stream("call-4")
+

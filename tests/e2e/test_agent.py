@@ -12,6 +12,8 @@ from callcenter.ports import (
     PartialText,
     Proposal,
     RecordingReady,
+    SpeechCode,
+    SpeechStatus,
     Utterance,
 )
 from softphone.agent import SoftphoneAgent
@@ -112,6 +114,19 @@ def test_speech_results_become_transcript_partial_and_proposal_events(tmp_path):
                        "text": "네 아파요", "t0_s": 4.0, "t1_s": 5.2, "confidence": 0.91, "item_id": "pain"}
     assert sent[2]["value"] == "yes" and sent[2]["needs_confirmation"] is False and sent[2]["reasons"] == ["exact"]
     assert sent[2]["closed_at"] == 1764122400.25  # the browser gets it too: latency from the utterance's end
+
+
+def test_speech_stopping_and_coming_back_are_reported_for_the_calls_attempt(tmp_path):
+    agent, _, _, sent, _ = make(tmp_path)
+    agent.handle_command({"command": "dial", "attempt_id": 7, "number": "5090", "locale": "ko-KR"})
+    sent.clear()
+    agent.on_recognizer_event(SpeechStatus("c1", False, "speech recognition restarting", SpeechCode.restarting))
+    agent.on_recognizer_event(SpeechStatus("other-call", False, "restarting", SpeechCode.restarting))
+    agent.on_recognizer_event(SpeechStatus("c1", True, "speech recognition is back", SpeechCode.back))
+    assert sent == [
+        {"event": "agent_event", "kind": "speech", "attempt_id": 7, "available": False, "code": "restarting"},
+        {"event": "agent_event", "kind": "speech", "attempt_id": 7, "available": True, "code": "back"},
+    ]
 
 
 def test_the_end_of_a_call_closes_its_stream_and_the_late_recording_is_still_reported(tmp_path):

@@ -119,6 +119,27 @@ def test_agent_reports_reach_the_attempt_room_and_transcripts_are_stored(
         (call_data.attempt_id, "patient", "还可以", 3.5, "general")]
 
 
+def test_agent_reports_of_speech_stopping_and_back_reach_the_attempt_room_checked(sio_client, sqlite_engine,
+                                                                                   call_data):
+    with session_scope(sqlite_engine) as s:
+        token = users.issue_agent_token(s, "nurse")
+    agent = sio_client(auth={"agent_token": token})
+    nurse_page = sio_client("nurse")
+    nurse_page.emit("follow_attempt", {"attempt_id": call_data.attempt_id}, callback=True)
+    for available, code in ((False, "restarting"), (True, "back")):
+        report = {"kind": "speech", "attempt_id": call_data.attempt_id, "available": available, "code": code,
+                  "reason": "not forwarded"}
+        assert agent.emit("agent_event", report, callback=True) == {"ok": True}
+    assert _events(nurse_page, "speech") == [
+        {"attempt_id": call_data.attempt_id, "available": False, "code": "restarting"},
+        {"attempt_id": call_data.attempt_id, "available": True, "code": "back"}]
+    for bad in ({"available": "no", "code": "restarting"}, {"available": False, "code": "<b>hi</b>"}):
+        refused = agent.emit("agent_event", {"kind": "speech", "attempt_id": call_data.attempt_id, **bad},
+                             callback=True)
+        assert refused["ok"] is False
+    assert _events(nurse_page, "speech") == []
+
+
 def test_agent_cannot_report_on_another_users_call_and_browsers_cannot_report(sio_client, sqlite_engine, call_data):
     with session_scope(sqlite_engine) as s:
         token = users.issue_agent_token(s, "nurse2")

@@ -80,6 +80,19 @@
     return true;
   }
 
+  // Speech recognition of this call stopped (its worker restarts, or no model serves the language) or is back:
+  // while it is out no proposal comes, and the nurse types the answers.
+  var SPEECH = { restarting: "语音识别重启中，请手动录入", no_model: "本次通话没有语音识别，请手动录入",
+                 model_failed: "语音识别模型加载失败，请手动录入" };
+
+  function showSpeech(d) {
+    var notice = $("speech-notice");
+    if (!notice) return;
+    notice.dataset.code = d.code || "";
+    notice.textContent = d.available ? "" : (SPEECH[d.code] || "语音识别不可用，请手动录入");
+    notice.hidden = !!d.available;
+  }
+
   var stateFromEvent = false; // a live call_state event is newer than what the server knew when we joined
 
   function showState(value) {
@@ -120,6 +133,7 @@
       stateFromEvent = true;
       showState(d.state);
     });
+    window.cc.on("speech", function (d) { if (mine(d)) showSpeech(d); });
   }
 
   var phoneSelect = $("phone_id");

@@ -2,8 +2,8 @@
 // it in this user's rooms only. Pages register handlers with window.cc.on(kind, fn).
 (function () {
   "use strict";
-  var KINDS = ["call_state", "transcript", "partial", "proposal", "recording", "question", "alert", "queue_changed",
-               "notice", "incoming_call", "incoming_ended"];
+  var KINDS = ["call_state", "transcript", "partial", "proposal", "recording", "speech", "question", "alert",
+               "queue_changed", "notice", "incoming_call", "incoming_ended"];
   var handlers = {};
   var conn = document.getElementById("conn");
   var socket = io({ transports: ["websocket", "polling"] });
