@@ -259,8 +259,10 @@ class CallDetail:
 
 
 def call_detail(session: Session, attempt_id: int, viewer: StaffMember, zone: tzinfo, *, now: datetime,
-                remote_addr: str = "") -> CallDetail:
-    """What QA shows of one call; opening it is audited (the transcript is patient data)."""
+                remote_addr: str = "", parse: TextParser | None = None) -> CallDetail:
+    """What QA shows of one call; opening it is audited (the transcript is patient data). A finished call not
+    checked yet is checked now with ``parse`` — the reading the scheduler's job uses, since whichever check runs
+    first is stored for good; without it the call waits for that job."""
     attempt = session.get(CallAttempt, attempt_id)
     if attempt is None:
         raise CallNotFound(f"call attempt {attempt_id} does not exist")
@@ -277,8 +279,8 @@ def call_detail(session: Session, attempt_id: int, viewer: StaffMember, zone: tz
                         .where(Response.attempt_id == attempt_id, col(Answer.superseded).is_(False))
                         .order_by(col(Answer.id))))
     check = session.exec(select(AdherenceCheck).where(AdherenceCheck.attempt_id == attempt_id)).first()
-    if check is None and attempt.wrapped_up_at is not None:
-        check = check_attempt(session, attempt_id, now=now)
+    if check is None and attempt.wrapped_up_at is not None and parse is not None:
+        check = check_attempt(session, attempt_id, now=now, parse=parse)
     reviews = tuple(session.exec(select(QaReview).where(QaReview.attempt_id == attempt_id)
                                  .order_by(col(QaReview.id))))
     audit.record(session, action=audit.AuditAction.qa_view, at=now, user_id=viewer.id, object_type="attempt",

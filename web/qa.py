@@ -52,9 +52,12 @@ def _filters() -> qa.SearchFilters:
 def search() -> Any:
     filters = _filters()
     current = state()
+    parse = current.services.answer_parser
     with db() as session:
-        # every finished call gets its adherence check before it is listed (QA covers 100 % of calls)
-        qa.check_pending(session, now=current.services.clock.now())
+        # every finished call gets its adherence check before it is listed (QA covers 100 % of calls), with the
+        # scheduler's reading of the transcript: the first check is the one kept
+        if parse is not None:
+            qa.check_pending(session, now=current.services.clock.now(), parse=parse)
         rows = qa.search(session, filters, ZoneInfo(current.settings.timezone))
         options = statistics_queries.choices(session)
         outcomes = sorted(outcome_table(session).values(), key=lambda o: o.sort)
@@ -68,7 +71,8 @@ def call(attempt_id: int) -> Any:
     current = state()
     with db() as session:
         detail = qa.call_detail(session, attempt_id, current_user.member, ZoneInfo(current.settings.timezone),
-                                now=current.services.clock.now(), remote_addr=remote_addr())
+                                now=current.services.clock.now(), remote_addr=remote_addr(),
+                                parse=current.services.answer_parser)
     return render_template("supervisor/qa_call.html", detail=detail)
 
 

@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from callcenter.adherence import TextParser
 from callcenter.call_rules import CallRules
 from callcenter.clock import Clock, SystemClock
 from callcenter.db import session_scope
@@ -28,6 +29,10 @@ class Services:
 
     engine: Engine
     clock: Clock = field(default_factory=SystemClock)
+    # How the script-adherence check reads what the patient said: the composition root passes the scheduler's
+    # (asr.item_specs.heard_value: choices, numbers, blood pressure), since the first check of a call is stored for
+    # good. None: the QA pages store no check of their own and the calls wait for the scheduler's job.
+    answer_parser: TextParser | None = None
     # browser copies of the recordings agents report, made in the background (None: left to the scheduler)
     recording_copies: RecordingCopies | None = None
     # the script editor's check of spoken phrases against the speech models' vocabularies (None: not checked)

@@ -130,12 +130,13 @@ def command(app_ctx: AppContext, host: str, port: int, patients: int, check: boo
     click.echo(f"\nDemo nurse login: user nurse1  password {password}")
     if check:
         return
+    from asr.item_specs import heard_value
     from asr.vocabulary import ModelVocabulary
     from callcenter.recording_copies import RecordingCopies
     from web import Services, create_app
     from web.server import serve_forever
 
-    flask_app = create_app(settings, Services(engine=engine, clock=SystemClock(),
+    flask_app = create_app(settings, Services(engine=engine, clock=SystemClock(), answer_parser=heard_value,
                                               recording_copies=RecordingCopies(engine, settings.recordings_path),
                                               vocabulary=ModelVocabulary.from_settings(settings)))
     sims: list[demo_line.Simulator] = []

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from asr.item_specs import heard_value
 from asr.vocabulary import ModelVocabulary
 from callcenter.clock import SystemClock
 from callcenter.db import make_engine
@@ -22,9 +23,10 @@ from web import Services, create_app
 
 def build_app(settings: Settings, engine: Engine | None = None) -> Any:  # a Flask app (the core imports no flask)
     """The web app from settings: the engine and clock the views use, and the worker that makes the browser
-    copies of the recordings softphone agents report."""
+    copies of the recordings softphone agents report, and the adherence check's reading of the transcript — the
+    scheduler's (``callcenter.commands.schedule``), so a QA page never stores a weaker check."""
     engine = engine or make_engine(settings.resolved_database_url)
-    return create_app(settings, Services(engine=engine, clock=SystemClock(),
+    return create_app(settings, Services(engine=engine, clock=SystemClock(), answer_parser=heard_value,
                                          recording_copies=RecordingCopies(engine, settings.recordings_path),
                                          vocabulary=ModelVocabulary.from_settings(settings)))
 

@@ -25,6 +25,7 @@ from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 from werkzeug.security import generate_password_hash
 
+from asr.item_specs import heard_value
 from callcenter import migrate, outcomes, questionnaires, users
 from callcenter.clock import FrozenClock
 from callcenter.db import make_engine, session_scope
@@ -96,7 +97,9 @@ def staff(sqlite_engine: Engine) -> dict[str, StaffMember]:
 
 @pytest.fixture
 def app(settings: Settings, sqlite_engine: Engine, clock: FrozenClock, staff: dict[str, StaffMember]) -> Flask:
-    return create_app(settings, Services(engine=sqlite_engine, clock=clock), {"TESTING": True})
+    # the adherence check reads transcripts as in production (callcenter.commands.wsgi.build_app)
+    return create_app(settings, Services(engine=sqlite_engine, clock=clock, answer_parser=heard_value),
+                      {"TESTING": True})
 
 
 @pytest.fixture
@@ -233,7 +236,8 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 @pytest.fixture
 def live_app(settings: Settings, sqlite_engine: Any, clock: Any, staff: Any) -> Flask:
-    return create_app(settings, Services(engine=sqlite_engine, clock=clock), {"TESTING": True})
+    return create_app(settings, Services(engine=sqlite_engine, clock=clock, answer_parser=heard_value),
+                      {"TESTING": True})
 
 
 @pytest.fixture

@@ -12,8 +12,10 @@ import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
 
+from asr.item_specs import heard_value
 from callcenter import audit, qa, scheduler
 from callcenter.call_rules import rules_from_settings
+from callcenter.commands.wsgi import build_app
 from callcenter.db import session_scope
 from callcenter.models import (
     AdherenceCheck,
@@ -33,6 +35,8 @@ from callcenter.models import (
 )
 from scripts_questionnaires.engine import Engine
 from scripts_questionnaires.model import Script
+from tests.web.conftest import AuthActions
+from web import Services, create_app
 
 LINES = (("nurse", 0.5, "出院后感觉怎么样"), ("patient", 2.0, "跟以前差不多"), ("nurse", 4.0, "好的我记下了"))
 
@@ -228,3 +232,80 @@ def test_a_call_cut_short_is_not_blamed_for_questions_left_out(sqlite_engine, cl
         # "bp" was never asked, but the patient hung up; the contradicted answer is still flagged
         assert check.missing_items == [] and [d["item_id"] for d in check.disagreements] == ["feeling"]
         assert check.flagged
+
+
+@pytest.fixture
+def bp_call(sqlite_engine, clock, staff, published_script):
+    """A finished, completed call whose only fault is a blood pressure confirmed as 130/85 while the patient said
+    150/95 (一百五十九十五): every question answered, the feeling answer agrees with what she said."""
+    now = clock.now()
+    with session_scope(sqlite_engine) as s:
+        patient = Patient(name="王芳", source_system="his", mrn="QA002")
+        s.add(patient)
+        s.flush()
+        task = Task(patient_id=patient.id, point="d7", questionnaire_key="post_discharge",
+                    status=TaskStatus.completed, due_at=now, team_id=staff["nurse"].team_id, closed_at=now)
+        s.add(task)
+        s.flush()
+        attempt = CallAttempt(task_id=task.id, patient_id=patient.id, number="13500135000", user_id=staff["nurse"].id,
+                              started_at=now, answered_at=now, ended_at=now, wrapped_up_at=now,
+                              outcome_code="completed")
+        s.add(attempt)
+        s.flush()
+        for t0, text, item in ((2.0, "好多了", "feeling"), (6.0, "一百五十九十五", "bp")):
+            s.add(TranscriptSegment(attempt_id=attempt.id, speaker="patient", t0_s=t0, t1_s=t0 + 1.5, text=text,
+                                    item_id=item))
+        engine = Engine(Script.from_dict(s.get(Questionnaire, published_script).compiled))
+        bp = {"systolic": 130, "diastolic": 85}
+        run = engine.answer(engine.answer(engine.start(), "feeling", "better"), "bp", bp)
+        response = Response(questionnaire_id=published_script, patient_id=patient.id, task_id=task.id,
+                            attempt_id=attempt.id, status="completed", run_state=run.to_dict())
+        s.add(response)
+        s.flush()
+        for item, value in (("feeling", "better"), ("bp", bp)):
+            s.add(Answer(response_id=response.id, item_id=item, value=value, text="", source="nurse",
+                         confirmed_by_id=staff["nurse"].id))
+        return attempt.id
+
+
+BP_FLAG = {"item_id": "bp", "recorded": "130/85", "heard": "一百五十九十五", "heard_value": "150/95"}
+
+
+@pytest.mark.parametrize("first_page", ["call", "search"])
+def test_a_contradicted_blood_pressure_opened_on_a_qa_page_first_is_flagged(settings, sqlite_engine, clock, bp_call,
+                                                                            first_page):
+    # the app as deployed (callcenter serve / gunicorn): the composition root wires the QA pages' reading
+    client = build_app(settings, sqlite_engine).test_client()
+    AuthActions(client).login("supervisor")
+    url = f"/supervisor/qa/calls/{bp_call}" if first_page == "call" else "/supervisor/qa/?flagged=1"
+    body = client.get(url).get_data(as_text=True)
+    if first_page == "call":
+        assert "答案与录音不一致：<code>bp</code> 记录为 <b>130/85</b>" in body and "150/95" in body
+    else:
+        assert f'data-attempt-id="{bp_call}"' in body  # listed among the calls to review
+    with session_scope(sqlite_engine) as s:
+        check = s.exec(select(AdherenceCheck).where(AdherenceCheck.attempt_id == bp_call)).one()
+    assert check.flagged and check.missing_items == [] and check.disagreements == [BP_FLAG]
+    # the scheduler's job, with its own reading, has nothing left to check: the page's check is the same one
+    rt = scheduler.Runtime(sqlite_engine, settings, rules_from_settings(settings), clock, lock=_NoLock(),
+                           answer_parser=heard_value)
+    assert scheduler.adherence(rt, clock.now()) == 0
+
+
+def test_qa_pages_without_the_speech_reading_store_no_check_and_leave_it_to_the_scheduler(settings, sqlite_engine,
+                                                                                           clock, bp_call):
+    # an app built without the reading (Services' default): a weaker check must never be the one kept
+    app = create_app(settings, Services(engine=sqlite_engine, clock=clock), {"TESTING": True})
+    client = app.test_client()
+    AuthActions(client).login("supervisor")
+    client.get("/supervisor/qa/")
+    body = client.get(f"/supervisor/qa/calls/{bp_call}").get_data(as_text=True)
+    assert "尚未核查" in body
+    with session_scope(sqlite_engine) as s:
+        assert s.exec(select(AdherenceCheck).where(AdherenceCheck.attempt_id == bp_call)).first() is None
+    rt = scheduler.Runtime(sqlite_engine, settings, rules_from_settings(settings), clock, lock=_NoLock(),
+                           answer_parser=heard_value)
+    assert scheduler.adherence(rt, clock.now()) == 1
+    with session_scope(sqlite_engine) as s:
+        check = s.exec(select(AdherenceCheck).where(AdherenceCheck.attempt_id == bp_call)).one()
+    assert check.flagged and check.disagreements == [BP_FLAG]
