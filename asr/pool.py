@@ -169,6 +169,12 @@ class AsrPool:
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w.process is not None]
 
+    def worker_pid(self, call_id: str) -> int | None:
+        """The process id of the worker serving ``call_id`` (None for a call without speech)."""
+        call = self._calls.get(call_id)
+        process = self._workers[call.worker].process if call is not None else None
+        return process.pid if process is not None else None
+
     # ---- the Recognizer port ------------------------------------------------------------------------------
     def open_stream(self, call_id: str, locale: str) -> bool:
         candidates = [w for w in self._workers if w.locale == locale and not w.failed]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import queue
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from speech_audio import say
@@ -116,3 +117,54 @@ def test_worker_crash_is_reported_restarted_and_the_call_continues(pool: AsrPool
     assert isinstance(proposal, Proposal) and (proposal.item_id, proposal.value) == ("pain", "yes")
     pool.close_stream("call-4")
 
+
+# ---- a pool of two workers ----------------------------------------------------------------------------------
+def events_until(pool: AsrPool, done: Callable[[list[object]], bool]) -> list[object]:
+    """The events, in order, until ``done(events so far)`` (TIMEOUT_S at most per event)."""
+    seen: list[object] = []
+    while not done(seen):
+        seen.append(pool.events.get(timeout=TIMEOUT_S))
+    return seen
+
+
+def by_call(events: list[object], kind: type) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for event in events:
+        if isinstance(event, kind):
+            out.setdefault(event.call_id, []).append(event)
+    return out
+
+
+def test_two_workers_share_the_calls_and_a_crash_of_one_leaves_the_others_calls_alone(ko_model_path: Path) -> None:
+    with AsrPool({"ko-KR": str(ko_model_path)}, workers_per_model=2) as pool:
+        first_pids = pool.worker_pids()
+        assert len(set(first_pids)) == 2
+        calls = ["call-a", "call-b", "call-c", "call-d"]
+        for call_id in calls:
+            assert pool.open_stream(call_id, "ko-KR")
+            pool.set_item(call_id, SCRIPT.item("fever"), "ko-KR")
+        on = {call_id: pool.worker_pid(call_id) for call_id in calls}
+        assert sorted(on.values()) == sorted(first_pids * 2)  # the least-loaded worker each time: two calls each
+        victim = on["call-a"]
+        hit = {c for c in calls if on[c] == victim}
+        spared = set(calls) - hit
+        os.kill(victim, signal.SIGKILL)
+        # the spared worker's calls go on while the other restarts: each answer is proposed as usual
+        for call_id in sorted(spared):
+            for frame in answer_audio("아니요"):
+                pool.feed(call_id, frame)
+        seen = events_until(pool, lambda ev: len(by_call(ev, Proposal)) == len(spared)
+                            and sum(map(len, by_call(ev, SpeechStatus).values())) == 2 * len(hit))
+        proposals = by_call(seen, Proposal)
+        assert {c: [p.value for p in ps] for c, ps in proposals.items()} == {c: ["no"] for c in spared}
+        statuses = by_call(seen, SpeechStatus)
+        assert set(statuses) == hit  # no status at all for the spared worker's calls
+        assert all([(s.available, s.code) for s in statuses[c]] == [(False, SpeechCode.restarting),
+                                                                    (True, SpeechCode.back)] for c in hit)
+        assert all(pool.worker_pid(c) == on[c] for c in spared)
+        assert all(pool.worker_pid(c) not in (victim, None) for c in hit)
+        for call_id in sorted(hit):  # and the crashed worker's calls have speech again
+            for frame in answer_audio("네"):
+                pool.feed(call_id, frame)
+        answered = by_call(events_until(pool, lambda ev: len(by_call(ev, Proposal)) == len(hit)), Proposal)
+        assert {c: [p.value for p in ps] for c, ps in answered.items()} == {c: ["yes"] for c in hit}
