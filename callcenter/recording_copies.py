@@ -29,10 +29,12 @@ import subprocess
 import threading
 import time
 import uuid
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydub.utils import mediainfo
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -90,12 +92,31 @@ def compress_wav(wav: Path, fmt: str = COPY_FORMAT, bitrate: str = COPY_BITRATE,
         if done.returncode != 0 or not part.is_file() or part.stat().st_size == 0:
             reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {done.returncode}"]
             raise CopyFailed(f"ffmpeg could not compress {wav.name}: {reason[0][:300]}")
+        _check_whole(wav, part)
         os.replace(part, out)
     except subprocess.TimeoutExpired:
         raise CopyFailed(f"ffmpeg took over {timeout_s:.0f} s to compress {wav.name}") from None
     finally:
         part.unlink(missing_ok=True)
     return out
+
+
+def _check_whole(wav: Path, copy: Path) -> None:
+    """The copy must last as long as the recording (within 0.2 s or 1 %) and keep its two channels: a copy cut
+    short (disk full, a killed encoder that still left a file) is never served in its place."""
+    try:
+        with wave.open(str(wav), "rb") as w:
+            expected = w.getnframes() / w.getframerate()
+    except (OSError, EOFError, wave.Error) as exc:
+        raise CopyFailed(f"cannot read {wav.name} to check its copy: {exc}") from None
+    info = mediainfo(str(copy))  # pydub: ffprobe's view of the encoded file
+    try:
+        duration, channels = float(info["duration"]), int(info["channels"])
+    except (KeyError, ValueError):
+        raise CopyFailed(f"ffprobe cannot read the copy of {wav.name}") from None
+    if abs(duration - expected) > max(0.2, 0.01 * expected) or channels != 2:
+        raise CopyFailed(f"the copy of {wav.name} is {duration:.2f} s with {channels} channel(s); "
+                         f"the recording is {expected:.2f} s with 2")
 
 
 def _remove_stale_parts(out: Path) -> None:

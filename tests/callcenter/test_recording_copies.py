@@ -165,6 +165,19 @@ def test_compress_wav_writes_the_copy_next_to_the_wav_and_keeps_it(tmp_path: Pat
     assert abs(float(_probe(out)["duration"]) - 2.0) < 0.2
 
 
+def test_a_copy_cut_short_is_refused_and_never_put_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # an encoder that stops early but exits 0 (as when the disk fills up at the wrong moment): here ffmpeg is told
+    # to stop after 1 s of a 3 s recording
+    from callcenter import recording_copies
+
+    wav = _two_channel_wav(tmp_path / "call.wav", seconds=3.0)
+    monkeypatch.setitem(recording_copies._CODECS, "mp3", [*recording_copies._CODECS["mp3"], "-t", "1"])
+    with pytest.raises(recording_copies.CopyFailed, match=r"is 1\.\d+ s with 2 channel\(s\); the recording is 3\.00 s"):
+        compress_wav(wav, "mp3")
+    assert not wav.with_suffix(".mp3").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["call.wav"]  # no temporary file left either
+
+
 def test_a_recording_reported_again_keeps_its_copy_unless_the_file_changed(engine: Engine, tmp_path: Path) -> None:
     root = tmp_path / "recordings"
     _two_channel_wav(root / "a.wav")
