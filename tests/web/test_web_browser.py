@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from sqlmodel import select
 
 from callcenter.db import session_scope
-from callcenter.events import EventKind, attempt_room, user_room
+from callcenter.events import SUPERVISORS, EventKind, attempt_room, user_room
 from callcenter.models import Answer, AuditEvent, CallAttempt, Response
 from callcenter.recording_copies import RecordingCopies
 from tests.web.conftest import in_room
@@ -178,3 +178,32 @@ def test_a_refused_proposal_is_corrected_by_typing_and_the_typed_value_is_stored
         bp = s.exec(select(Answer).where(Answer.item_id == "bp")).one()
     assert (bp.source, bp.confidence, bp.audio_t0_s, bp.value) == ("nurse", None, None,
                                                                    {"systolic": 130, "diastolic": 85})
+
+
+def test_a_changed_queue_is_announced_and_reloaded_once_the_page_is_left_alone(new_page, ui, live_app, queue_data):
+    # supervisors get queue_changed as nurses and robots work; a reload must not take the row from under the keys
+    page = new_page()
+    ui.login(page, "supervisor")
+    page.goto(f"{ui.base_url}/workspace/queue")
+    expect(page.locator("#queue")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
+    assert in_room(live_app, SUPERVISORS)
+    notifier = notifier_for(live_app)
+
+    page.evaluate("window.__same_page = true")
+    notifier.emit(EventKind.queue_changed, {"task_id": queue_data.due_task_id}, SUPERVISORS)
+    expect(page.locator("#queue-stale")).to_be_visible()
+    expect(page.locator("#queue")).to_have_attribute("data-stale", "true")
+    page.locator("#queue-stale button").click()  # 刷新: at once
+    page.wait_for_function("window.__same_page === undefined", timeout=10_000)
+    expect(page.locator("#queue-stale")).to_be_hidden()
+
+    expect(page.locator("#queue")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
+    assert in_room(live_app, SUPERVISORS)
+    page.evaluate("window.__same_page = true")
+    notifier.emit(EventKind.queue_changed, {"task_id": queue_data.due_task_id}, SUPERVISORS)
+    expect(page.locator("#queue-stale")).to_be_visible()
+    # nobody touches the page: it reloads by itself after the idle time (5 s)
+    page.wait_for_function("window.__same_page === undefined", timeout=15_000)
+    expect(page.locator("#queue .queue-row")).to_have_count(2)
