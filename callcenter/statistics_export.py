@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlmodel import Session
 
 from callcenter import audit
@@ -93,6 +94,8 @@ def to_xlsx(report: Report) -> bytes:
         first = False
         for r, row in enumerate(rows, start=1):
             for c, value in enumerate(row, start=1):
+                if isinstance(value, str):  # control characters (pasted free text) are not allowed in XLSX
+                    value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
                 cell = sheet.cell(row=r, column=c, value=value)
                 if isinstance(value, str):
                     cell.data_type = "s"  # text stays text: openpyxl types "=…" as a formula

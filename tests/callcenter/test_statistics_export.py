@@ -59,3 +59,12 @@ def test_xlsx_text_cells_are_strings_never_formulas(sheet_name: str, column: int
         assert numbers and all(c.data_type == "n" and isinstance(c.value, int) for c in numbers)
     else:
         assert [c.value for c in sheet["D"][1:]] == [4, 2, 1] and sheet["D2"].data_type == "n"
+
+
+def test_xlsx_export_survives_control_characters_in_answers() -> None:
+    # free text pasted from elsewhere can carry control characters that XLSX (XML 1.0) cannot hold
+    answers = {("t_call", "note"): {"头晕\x07两天\x1b": 1, "ok": 2}}
+    result = report(start=date(2026, 11, 1), end=date(2026, 11, 3), dimension=Dimension.department, tasks={},
+                    calls={}, total_calls=CallCounts(), calls_by_hour=[0] * 24, days={}, answers=answers)
+    sheet = load_workbook(io.BytesIO(to_xlsx(result)))["answers"]
+    assert sorted(row[2].value for row in sheet.iter_rows(min_row=2)) == ["ok", "头晕\ufffd两天\ufffd"]
