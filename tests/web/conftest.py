@@ -22,7 +22,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import expect
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
 from werkzeug.security import generate_password_hash
 
 from asr.item_specs import heard_value
@@ -60,12 +62,8 @@ STAFF = {"nurse": Role.nurse, "nurse2": Role.nurse, "supervisor": Role.superviso
          "admin": Role.admin}
 
 
-@pytest.fixture(scope="session")
-def web_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite database with one user per role (password hashing and migrations run once)."""
-    path = tmp_path_factory.mktemp("webdb") / "template.db"
-    engine = make_engine(f"sqlite:///{path}")
-    migrate.upgrade(engine)
+def seed_staff(engine: Engine) -> None:
+    """The outcome table and one user per role (``STAFF``) in a migrated, empty database."""
     with session_scope(engine) as session:
         outcomes.seed_outcomes(session)
         for name, role in STAFF.items():
@@ -75,6 +73,15 @@ def web_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             row = session.get(User, member.id)
             assert row is not None
             row.password_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+
+
+@pytest.fixture(scope="session")
+def web_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database with one user per role (password hashing and migrations run once)."""
+    path = tmp_path_factory.mktemp("webdb") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    seed_staff(engine)
     engine.dispose()
     return path
 
@@ -82,9 +89,30 @@ def web_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def sqlite_engine(web_db_template: Path, tmp_path: Path) -> Iterator[Engine]:
     """Overrides the root fixture: a copy of the template (users nurse, nurse2, supervisor, doctor, admin)."""
-    path = tmp_path / "web.db"
-    shutil.copyfile(web_db_template, path)
-    engine = make_engine(f"sqlite:///{path}")
+    engine = _copy_of(web_db_template, tmp_path)
+    yield engine
+    engine.dispose()
+
+
+def _copy_of(template: Path, folder: Path) -> Engine:
+    path = folder / "web.db"
+    shutil.copyfile(template, path)
+    return make_engine(f"sqlite:///{path}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def web_engine(request: pytest.FixtureRequest, web_db_template: Path, tmp_path: Path) -> Iterator[Engine]:
+    """The web fixtures' database on each backend. A module whose screens run SQL that differs between backends
+    overrides ``sqlite_engine`` with it (``def sqlite_engine(web_engine): return web_engine``): the whole ladder
+    (staff, app, live_app…) then runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        engine = _copy_of(web_db_template, tmp_path)
+    else:
+        engine = make_engine(request.getfixturevalue("pg_url"))  # migrated once per run; emptied here
+        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        seed_staff(engine)
     yield engine
     engine.dispose()
 
