@@ -8,7 +8,7 @@ patient heard. Superseded answers (corrected during the call) are left out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -53,9 +53,11 @@ class PatientResults:
     rows: tuple[ResultRow, ...]  # newest first
     series: tuple[ResultSeries, ...] = field(default=())
 
-    def chart_data(self) -> list[dict[str, Any]]:
+    def chart_data(self, zone: tzinfo) -> list[dict[str, Any]]:
+        """The series for the charts, each point's time in the hospital's zone (the chart labels its local day,
+        the day the table shows)."""
         return [{"key": s.key, "label": s.label, "unit": s.unit,
-                 "points": [[p.at.isoformat(), p.value] for p in s.points]} for s in self.series]
+                 "points": [[p.at.astimezone(zone).isoformat(), p.value] for p in s.points]} for s in self.series]
 
 
 def _display(value: Any, options: dict[str, str], unit: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, render_template
 from flask_login import current_user
@@ -26,4 +27,5 @@ def patient(patient_id: int) -> Any:
         audit.record(session, action=AuditAction.patient_view, at=state().services.clock.now(),
                      user_id=current_user.id, object_type="patient", object_id=patient_id,
                      remote_addr=remote_addr(), detail={"page": "results"})
-    return render_template("doctor/results.html", results=results, chart=results.chart_data())
+    chart = results.chart_data(ZoneInfo(state().settings.timezone))
+    return render_template("doctor/results.html", results=results, chart=chart)
