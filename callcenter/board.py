@@ -1,5 +1,10 @@
-"""The supervisors' live board: every nurse and her state, queue sizes per team, today's progress and the robot
-campaigns, read from the tasks and call attempts (the database is the truth; Socket.IO only says "look again").
+"""The supervisors' live board: every nurse and her state, queue sizes per team and per department, today's
+progress and the robot campaigns, read from the tasks and call attempts (the database is the truth; Socket.IO only
+says "look again").
+
+A queued task's department is the one the statistics use (``statistics_queries.DEPARTMENT``): its anchor
+encounter's department, else its team's. Both queue tables come from one count over the open tasks grouped by
+team, encounter department and status.
 
 A nurse's state comes from her latest call attempt of the day and her leases: dialling (attempt started, not
 answered), on a call (answered, not ended), wrap-up (ended, no outcome yet), preparing (she holds a task but
@@ -18,7 +23,18 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from callcenter import privacy
-from callcenter.models import CallAttempt, Channel, FollowUpPlan, Patient, Role, Task, TaskStatus, Team, User
+from callcenter.models import (
+    CallAttempt,
+    Channel,
+    Encounter,
+    FollowUpPlan,
+    Patient,
+    Role,
+    Task,
+    TaskStatus,
+    Team,
+    User,
+)
 
 OPEN_QUEUE = (TaskStatus.due, TaskStatus.callback, TaskStatus.leased, TaskStatus.in_call)
 
@@ -61,7 +77,15 @@ class NurseRow:
 @dataclass(frozen=True)
 class QueueRow:
     team: str
-    department: str
+    department: str  # the team's own department label
+    due: int
+    callbacks: int
+    in_progress: int  # leased or in a call
+
+
+@dataclass(frozen=True)
+class DepartmentQueueRow:
+    department: str  # the tasks' department (anchor encounter's, else team's); "" when neither has one
     due: int
     callbacks: int
     in_progress: int  # leased or in a call
@@ -89,6 +113,7 @@ class Board:
     at: datetime
     nurses: tuple[NurseRow, ...]
     queues: tuple[QueueRow, ...]
+    departments: tuple[DepartmentQueueRow, ...]
     progress: Progress
     campaigns: tuple[CampaignRow, ...]
 
@@ -140,21 +165,32 @@ def _nurses(session: Session, start: datetime, end: datetime) -> tuple[NurseRow,
     return tuple(rows)
 
 
-def _queues(session: Session) -> tuple[QueueRow, ...]:
-    counts: dict[int | None, Counter[str]] = defaultdict(Counter)
-    for team_id, status, n in session.execute(
-        sa_select(col(Task.team_id), col(Task.status), func.count())
-        .where(col(Task.status).in_(OPEN_QUEUE), col(Task.channel) == Channel.nurse_call)
-        .group_by(col(Task.team_id), col(Task.status))
-    ):
-        counts[team_id][str(status)] += n
+def _queues(session: Session) -> tuple[tuple[QueueRow, ...], tuple[DepartmentQueueRow, ...]]:
+    """The nurses' open queue counted per team and per department, in one pass over the open tasks."""
+    per_team: dict[int | None, Counter[str]] = defaultdict(Counter)
+    per_department: dict[str, Counter[str]] = defaultdict(Counter)
     teams = {t.id: t for t in session.exec(select(Team))}
+    for team_id, encounter_department, status, n in session.execute(
+        sa_select(col(Task.team_id), col(Encounter.department), col(Task.status), func.count())
+        .select_from(Task)
+        .outerjoin(Encounter, col(Encounter.id) == col(Task.anchor_encounter_id))
+        .where(col(Task.status).in_(OPEN_QUEUE), col(Task.channel) == Channel.nurse_call)
+        .group_by(col(Task.team_id), col(Encounter.department), col(Task.status))
+    ):
+        team = teams.get(team_id) if team_id is not None else None
+        # statistics_queries.DEPARTMENT, here on the grouped rows: the encounter's, else the team's
+        department = encounter_department or (team.department if team else "") or ""
+        per_team[team_id][str(status)] += n
+        per_department[department][str(status)] += n
     rows = []
-    for team_id, c in counts.items():
+    for team_id, c in per_team.items():
         team = teams.get(team_id) if team_id is not None else None
         rows.append(QueueRow(team.name if team else "公共池", team.department if team else "",
                              c["due"], c["callback"], c["leased"] + c["in_call"]))
-    return tuple(sorted(rows, key=lambda r: (r.department, r.team)))
+    departments = [DepartmentQueueRow(name, c["due"], c["callback"], c["leased"] + c["in_call"])
+                   for name, c in per_department.items()]
+    return (tuple(sorted(rows, key=lambda r: (r.department, r.team))),
+            tuple(sorted(departments, key=lambda r: (r.department == "", r.department))))
 
 
 def _progress(session: Session, start: datetime, end: datetime) -> Progress:
@@ -194,5 +230,6 @@ def _campaigns(session: Session, start: datetime, end: datetime) -> tuple[Campai
 
 def board(session: Session, *, now: datetime, zone: tzinfo) -> Board:
     start, end = _day_bounds(now, zone)
-    return Board(now, _nurses(session, start, end), _queues(session), _progress(session, start, end),
+    queues, departments = _queues(session)
+    return Board(now, _nurses(session, start, end), queues, departments, _progress(session, start, end),
                  _campaigns(session, start, end))

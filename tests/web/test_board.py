@@ -19,7 +19,7 @@ from callcenter.board import NurseState
 from callcenter.call_rules import rules_from_settings
 from callcenter.db import session_scope
 from callcenter.events import SUPERVISORS
-from callcenter.models import CallAttempt, Task, TaskStatus
+from callcenter.models import CallAttempt, Encounter, Task, TaskStatus, Team
 from callcenter.privacy import mask_name
 from tests.web.conftest import in_room
 from web.realtime import board_for, socketio_for
@@ -105,6 +105,23 @@ def test_board_fragment_shows_masked_patient_only(client, auth, sqlite_engine, s
     body = client.get("/supervisor/board/fragment").get_data(as_text=True)
     assert "李*" in body and "139****9000" in body
     assert "李四" not in body and "13900139000" not in body
+
+
+def test_board_fragment_counts_the_queue_per_task_department(client, auth, sqlite_engine, staff, queue_data):
+    with session_scope(sqlite_engine) as s:
+        due = s.get(Task, queue_data.due_task_id)
+        encounter = Encounter(patient_id=due.patient_id, department="肿瘤科", source_id="e-onc")
+        s.add(encounter)
+        s.flush()
+        due.anchor_encounter_id = encounter.id
+        s.get(Team, staff["nurse"].team_id).department = "心内科"
+    auth.login("supervisor")
+    body = client.get("/supervisor/board/fragment").get_data(as_text=True)
+    departments = body[body.index('id="department-queues"'):]
+    # team-a (心内科) holds the oncology patient's task and one of its own; team-b's task has no department
+    assert 'data-department="肿瘤科"><td>肿瘤科</td><td data-figure="due">1</td>' in departments
+    assert 'data-department="心内科"><td>心内科</td><td data-figure="due">1</td>' in departments
+    assert 'data-department=""><td>未分科室</td><td data-figure="due">1</td>' in departments
 
 
 @pytest.mark.browser
