@@ -42,6 +42,10 @@ class CallReport:
     answered_after_s: float | None = None
     duration_s: float = 0.0
     recording_path: str = ""
+    # the finished recording, as its writer thread saw it (not the media thread): audio length and SHA-256;
+    # empty when the call made no recording or it did not finish in time
+    recording_duration_s: float = 0.0
+    recording_sha256: str = ""
     max_frame_gap_ms: float = 0.0  # longest gap between two 20 ms frames of the patient's audio
     frames: int = 0
     prompts_played: tuple[str, ...] = ()

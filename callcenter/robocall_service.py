@@ -131,8 +131,13 @@ class RobocallService:
                 path = Path(report.recording_path) if report.recording_path else None
                 if path is not None and path.is_file():  # stored like the nurses' calls: relative to the folder
                     stored = stored_path(path, self.recordings_dir) if self.recordings_dir else str(path.resolve())
-                    session.add(Recording(attempt_id=attempt.id, path=stored, duration_s=report.duration_s,
-                                          created_at=now))  # its browser copy: the scheduler's recording_copies
+                    if not report.recording_sha256:
+                        logger.warning("robot=%s attempt=%s: recording reported without checksum (unfinished)",
+                                       self.robot, attempt.id)
+                    # length and SHA-256 of the finished file, from the worker's recorder thread
+                    session.add(Recording(attempt_id=attempt.id, path=stored, created_at=now,
+                                          duration_s=report.recording_duration_s or report.duration_s,
+                                          sha256=report.recording_sha256))  # its browser copy: recording_copies
             record = record_robot_call(session, report.task_id, report.result, robot=self.robot, now=now,
                                        rules=self.rules, hospital_name=self.hospital_name,
                                        attempt_id=report.attempt_id)

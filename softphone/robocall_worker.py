@@ -4,6 +4,10 @@ It takes ``CallJob``s from the supervisor's queue only while it has a free call,
 ``ReminderDialogue`` per call from the phone's events, a 100 ms tick and the patient channel's voice activity,
 plays the prompt WAVs the supervisor synthesised, and returns a ``CallReport`` per call. Nothing heavy runs
 here: no TTS, no speech recognition, no database (Python work in this process stalls every call's audio).
+
+A call that was recorded is reported once its recording is finished: the recorder's writer thread announces
+``RecordingReady`` (audio length and SHA-256, computed there, off the media thread) shortly after the hang-up,
+and the report carries both to the supervisor, which files the recording row.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,6 +33,7 @@ from callcenter.ports import (
     DtmfReceived,
     PlaybackFinished,
     Recognizer,
+    RecordingReady,
     TapSink,
     Utterance,
 )
@@ -61,6 +67,7 @@ from softphone.phone import PjsuaPhone
 logger = logging.getLogger(__name__)
 
 TICK_S = 0.1
+RECORDING_WAIT_S = 10.0  # how long a finished call's report waits for its recording (normally milliseconds)
 
 
 
@@ -160,6 +167,7 @@ class RobocallWorker:
         self.events = events
         self.progress = progress  # a queue for CallProgress messages, or None
         self.calls: dict[str, _Call] = {}
+        self.held: dict[str, tuple[CallReport, float]] = {}  # ended calls waiting for their recording: deadline
 
     def _progress(self, call: _Call, kind: str, detail: str = "") -> None:
         if self.progress is not None:
@@ -181,6 +189,8 @@ class RobocallWorker:
 
     def handle(self, item: CallEvent | Utterance | tuple[str, VoiceStarted | VoiceEnded] | object
                ) -> CallReport | None:
+        if isinstance(item, RecordingReady):
+            return self._recorded(item)
         if isinstance(item, Utterance):
             self._heard(item)
             return None
@@ -235,7 +245,14 @@ class RobocallWorker:
         self._feed(utt.call_id, call, Heard(utt.text, value, utt.confidence, round(utt.t0_s + offset, 3),
                                             round(utt.t1_s + offset, 3)))
 
-    def tick(self) -> None:
+    def tick(self) -> list[CallReport]:
+        """Time-outs of ringing and overlong calls; returns the reports whose recording never came."""
+        late = []
+        for call_id in [k for k, (_, deadline) in self.held.items() if time.monotonic() > deadline]:
+            report, _ = self.held.pop(call_id)
+            logger.warning("worker=%s task=%s call=%s: recording not finished after %s s; reported without it",
+                           self.name, report.task_id, call_id, RECORDING_WAIT_S)
+            late.append(report)
         for call_id, call in list(self.calls.items()):
             t = call.t()
             if call.answered_at is None and t > call.job.ring_timeout_s and not call.hanging_up:
@@ -245,6 +262,7 @@ class RobocallWorker:
                 self._hangup(call_id, call)
             elif call.answered_at is not None:
                 self._feed(call_id, call, Tick(t))
+        return late
 
     # ---------------------------------------------------------------------------------------------------------
     def _feed(self, call_id: str, call: _Call, event: Event) -> None:
@@ -294,7 +312,13 @@ class RobocallWorker:
         except SoftphoneError as exc:
             logger.debug("hangup %s: %s", call_id, exc)
 
-    def _finish(self, call_id: str, call: _Call, sip_status: int) -> CallReport:
+    def _recorded(self, ready: RecordingReady) -> CallReport | None:
+        held = self.held.pop(ready.call_id, None)
+        if held is None:
+            return None  # reported already (too late), or not one of ours
+        return dataclasses.replace(held[0], recording_duration_s=ready.duration_s, recording_sha256=ready.sha256)
+
+    def _finish(self, call_id: str, call: _Call, sip_status: int) -> CallReport | None:
         del self.calls[call_id]
         if call.speech and self.recognizer is not None:
             self.recognizer.close_stream(call_id)
@@ -305,11 +329,17 @@ class RobocallWorker:
         gap_ms, frames = self.tap.pop_stats(call_id)
         job = call.job
         logger.info("worker=%s task=%s call=%s -> %s", self.name, job.task_id, call_id, result.outcome)
-        return CallReport(
+        report = CallReport(
             job.job_id, job.task_id, job.attempt_id, result, self.name, call_id=call_id, sip_call_id=call.sip_call_id,
             answered_after_s=call.answered_at, duration_s=round(duration, 3), recording_path=job.record_path or "",
             max_frame_gap_ms=round(gap_ms, 1), frames=frames, prompts_played=tuple(call.played),
         )
+        # the recorder made the file when the call's media started (pj thread, before this disconnect reached
+        # us); its RecordingReady follows once the writer thread has closed it
+        if job.record_path and Path(job.record_path).exists():
+            self.held[call_id] = (report, time.monotonic() + RECORDING_WAIT_S)
+            return None
+        return report
 
 
 def run_worker(name: str, phone_config: PhoneConfig, jobs: Any, reports: Any, max_calls: int,
@@ -337,7 +367,7 @@ def run_worker(name: str, phone_config: PhoneConfig, jobs: Any, reports: Any, ma
         worker = RobocallWorker(name, phone, tap, events, progress=reports, recognizer=recognizer)
         reports.put(WorkerStarted(name, phone.local_uri))
         accepting, last_tick = True, time.monotonic()
-        while accepting or worker.calls:
+        while accepting or worker.calls or worker.held:
             while accepting and len(worker.calls) < max_calls:
                 try:
                     job = jobs.get_nowait()
@@ -359,7 +389,8 @@ def run_worker(name: str, phone_config: PhoneConfig, jobs: Any, reports: Any, ma
                     reports.put(report)
             if time.monotonic() - last_tick >= TICK_S:
                 last_tick = time.monotonic()
-                worker.tick()
+                for report in worker.tick():
+                    reports.put(report)
     except Exception as exc:
         logger.exception("worker %s stopped on an error", name)
         reports.put(WorkerStopped(name, str(exc)))

@@ -45,7 +45,7 @@ from callcenter.settings import Settings
 from scripts_questionnaires.loader import load_script
 from softphone.config import PhoneConfig
 from softphone.robocall_worker_pool import WorkerPool
-from softphone.wav import sha256_file
+from softphone.wav import sha256_file, wav_duration_s
 from tests.softphone.peers import Baresip, free_port, speech_wav
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
@@ -260,3 +260,22 @@ def test_a_robot_calls_recording_is_filed_under_the_recordings_folder_and_the_sc
     assert wav_found.path.resolve() == wav.resolve() and wav_found.mimetype == "audio/wav"
     assert sha256_file(wav) == before
     assert scheduler.recording_copies(rt, NOW) == 0  # done once
+
+
+def test_a_robot_calls_recording_row_carries_the_finished_files_checksum_and_length(
+        engine: Engine, tmp_path: Path, silence_wav: Path, peers: Callable[[Path], Baresip]) -> None:
+    """Issue #5: every call has a recording row with duration and checksum, robot calls too."""
+    patients = Patients(engine)
+    task_id = patients.add(peers(silence_wav), {"greeting": "1", "reminder": "1"})
+    recordings = tmp_path / "rec"
+    assert _run(engine, patients, tmp_path, workers=1, calls_per_worker=1, recordings=recordings) == 1
+    with session_scope(engine) as s:
+        attempt = s.exec(select(CallAttempt).where(CallAttempt.task_id == task_id)).one()
+        row = s.exec(select(Recording).where(Recording.attempt_id == attempt.id)).one()
+        stored, sha256, duration_s = row.path, row.sha256, row.duration_s
+        assert attempt.answered_at is not None and attempt.ended_at is not None
+        talk_s = (attempt.ended_at - attempt.answered_at).total_seconds()
+    wav = recordings / stored
+    assert sha256 == sha256_file(wav)  # the file as finished: its header final, nothing written after
+    assert duration_s == pytest.approx(wav_duration_s(wav), abs=0.001)  # the audio's length, not the call's
+    assert 1.0 < duration_s <= talk_s + 0.5
