@@ -59,6 +59,7 @@ RUBRIC: tuple[Criterion, ...] = (
 )
 PASS_RATIO = 0.8
 QA_CALLBACK_PRIORITY = 900
+UNIDENTIFIED_CALLER = "未识别来电者"  # a call in whose caller the nurse has not said (callcenter.inbound)
 
 
 class CallNotFound(NotFound):
@@ -133,6 +134,7 @@ def check_pending(session: Session, *, now: datetime, parse: TextParser = adhere
 @dataclass(frozen=True)
 class SearchFilters:
     patient: str = ""  # name (contains), medical record number or patient id
+    attempt_id: int | None = None  # one call (its QA page)
     nurse_id: int | None = None
     start: date_type | None = None
     end: date_type | None = None  # inclusive
@@ -148,7 +150,7 @@ class CallRow:
     attempt_id: int
     started_at: datetime
     nurse: str
-    patient_id: int
+    patient_id: int | None  # None: a call in whose caller the nurse has not identified (yet)
     patient_name: str
     masked_phone: str
     plan: str
@@ -164,7 +166,7 @@ class CallRow:
 def search(session: Session, filters: SearchFilters, zone: tzinfo, *, limit: int = 200) -> list[CallRow]:
     query = (
         sa_select(CallAttempt, Patient, Task, FollowUpPlan, Encounter)
-        .join(Patient, col(CallAttempt.patient_id) == col(Patient.id))
+        .join(Patient, col(CallAttempt.patient_id) == col(Patient.id), isouter=True)  # an unidentified caller
         .join(Task, col(CallAttempt.task_id) == col(Task.id), isouter=True)
         .join(FollowUpPlan, col(Task.plan_id) == col(FollowUpPlan.id), isouter=True)
         .join(Encounter, col(Task.anchor_encounter_id) == col(Encounter.id), isouter=True)
@@ -175,6 +177,8 @@ def search(session: Session, filters: SearchFilters, zone: tzinfo, *, limit: int
     if term:
         query = query.where(col(Patient.name).contains(term) | (col(Patient.mrn) == term)
                             | (col(Patient.id) == (int(term) if term.isdigit() else -1)))
+    if filters.attempt_id is not None:
+        query = query.where(col(CallAttempt.id) == filters.attempt_id)
     if filters.nurse_id is not None:
         query = query.where(col(CallAttempt.user_id) == filters.nurse_id)
     if filters.start is not None:
@@ -211,7 +215,8 @@ def search(session: Session, filters: SearchFilters, zone: tzinfo, *, limit: int
             else None
         rows.append(CallRow(
             attempt.id or 0, attempt.started_at, "机器人" if attempt.robot else names.get(attempt.user_id or 0, ""),
-            patient.id or 0, patient.name, privacy.mask_phone(attempt.number), plan.name if plan else "",
+            patient.id if patient else None, patient.name if patient else UNIDENTIFIED_CALLER,
+            privacy.mask_phone(attempt.number), plan.name if plan else "",
             encounter.department if encounter else "", labels.get(attempt.outcome_code or "", attempt.outcome_code or ""),
             recording.duration_s if recording else talk, recording.id if recording else None,
             checks.get(attempt.id or 0), review.total if review else None, review.passed if review else None,
@@ -268,8 +273,7 @@ def call_detail(session: Session, attempt_id: int, viewer: StaffMember, zone: tz
         raise CallNotFound(f"call attempt {attempt_id} does not exist")
     if not privacy.may_hear_attempt(viewer.role, viewer.id, attempt.user_id):
         raise PermissionDenied("your role may not review this call")
-    rows = [r for r in search(session, SearchFilters(patient=str(attempt.patient_id)), zone, limit=1000)
-            if r.attempt_id == attempt_id]
+    rows = search(session, SearchFilters(attempt_id=attempt_id), zone, limit=1)
     transcript = tuple(TranscriptLine(s.speaker, s.t0_s, s.t1_s, s.text, s.item_id) for s in session.exec(
         select(TranscriptSegment).where(TranscriptSegment.attempt_id == attempt_id)
         .order_by(col(TranscriptSegment.t0_s), col(TranscriptSegment.id))))
@@ -340,6 +344,9 @@ def _callback_task(session: Session, attempt: CallAttempt, reviewer: StaffMember
         QaReview.attempt_id == attempt.id, col(QaReview.callback_task_id).is_not(None))).first()
     if earlier is not None:
         return earlier
+    if attempt.patient_id is None:
+        raise InvalidInput("这通来电尚未确认来电患者，无法安排回访 (the caller of this call was never identified: "
+                           "there is no patient to call back)")
     original = session.get(Task, attempt.task_id) if attempt.task_id else None
     task = Task(patient_id=attempt.patient_id, plan_id=original.plan_id if original else None,
                 anchor_encounter_id=original.anchor_encounter_id if original else None,

@@ -28,7 +28,8 @@ class Outcome(SQLModel, table=True):
 class CallAttempt(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     task_id: int | None = Field(default=None, foreign_key="task.id", index=True)
-    patient_id: int = Field(foreign_key="patient.id", index=True)
+    # None: a call in from a number no patient has (or several share) until the nurse says who called
+    patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
     phone_id: int | None = Field(default=None, foreign_key="patientphone.id")
     number: str = Field(default="", max_length=32)
     user_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)

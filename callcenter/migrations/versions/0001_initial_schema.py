@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 02:19:05.441726
+Create Date: 2026-11-26 05:08:08.237732
 
 """
 
@@ -409,7 +409,7 @@ def upgrade() -> None:
         "callattempt",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("task_id", sa.Integer(), nullable=True),
-        sa.Column("patient_id", sa.Integer(), nullable=False),
+        sa.Column("patient_id", sa.Integer(), nullable=True),
         sa.Column("phone_id", sa.Integer(), nullable=True),
         sa.Column("number", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
