@@ -39,6 +39,7 @@ class AuditAction(enum.StrEnum):
     script_draft = "script.draft"
     qa_view = "qa.view"  # a call opened in QA (transcript, answers)
     qa_review = "qa.review"
+    caller_identify = "call.identify"  # a call in filed under the patient the nurse says called (detail: ids)
 
 
 @dataclass(frozen=True)

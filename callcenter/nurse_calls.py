@@ -149,7 +149,9 @@ def note_call_state(session: Session, attempt_id: int, state: str, *, now: datet
         attempt.sip_call_id = sip_call_id[:200]
     if state == "confirmed" and attempt.answered_at is None:
         attempt.answered_at = now
-    elif state == "disconnected" and attempt.ended_at is None:
+    elif attempt.ended_at is None and (state == "disconnected" or (
+            state == "failed" and attempt.direction == "inbound" and attempt.answered_at is None)):
+        # "failed" on a ringing call in: the agent could not bind or answer it, the caller hung up meanwhile
         attempt.ended_at = now
         if attempt.direction == "inbound" and attempt.answered_at is None:
             attempt.wrapped_up_at = now  # a missed incoming call: on the patient's timeline, no outcome to save

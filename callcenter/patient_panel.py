@@ -56,6 +56,13 @@ def _age(birth: date | None, today: date) -> int | None:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
+def _call_title(code: str, detail: dict[str, object], labels: dict[str, str]) -> str:
+    label = labels.get(code, code)
+    if detail.get("direction") == "inbound":  # the patient (or her family) called in
+        return f"来电 · {label}" if label else "来电"
+    return label
+
+
 def patient_panel(session: Session, patient_id: int, *, today: date) -> PatientPanel:
     patient = session.get(Patient, patient_id)
     if patient is None:
@@ -86,7 +93,7 @@ def patient_panel(session: Session, patient_id: int, *, today: date) -> PatientP
         )
     )
     entries = [
-        PanelEntry(e.at, e.kind, labels.get(e.title, e.title) if e.kind == "call" else e.title, e.ref,
+        PanelEntry(e.at, e.kind, _call_title(e.title, e.detail, labels) if e.kind == "call" else e.title, e.ref,
                    recordings.get(e.ref))
         for e in patient_timeline(session, patient_id)
     ]

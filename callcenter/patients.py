@@ -10,15 +10,17 @@ appointments — every foreign key to ``patient.id``) to the surviving patient a
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, exists, select, update
+from sqlalchemy import Table, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel, col
 
-from callcenter.errors import Conflict, PatientNotFound
+from callcenter.errors import Conflict, InvalidInput, PatientNotFound
+from callcenter.identity import IdentityError, normalize_phone, upgrade_15_to_18
 from callcenter.models import (
     Alert,
     Appointment,
@@ -26,6 +28,8 @@ from callcenter.models import (
     Encounter,
     Patient,
     PatientIdentifier,
+    PatientPhone,
+    PhoneOwner,
     Response,
     Task,
     utc_now,
@@ -68,6 +72,66 @@ def find_patient(session: Session, *, national_id: str | None = None, source_sys
         if found is not None:
             return _follow_merges(session, found)
     return None
+
+
+NAME_SEARCH_MIN_CHARS = 2  # part of a name: one character (a family name) would list half the hospital
+
+
+def search_patients(session: Session, term: str, *, limit: int = 20) -> list[Patient]:
+    """Live patients (not merged away) a staff member looks up by what a caller says: part of the name (two
+    characters at least), the national ID (18 characters, or the old 15 digits), a medical record number (this
+    hospital's or another system's) or a phone number, the last three exactly."""
+    text = (term or "").strip()
+    if not text:
+        return []
+    compact = re.sub(r"[\s-]", "", text).upper()
+    other_systems = select(col(PatientIdentifier.patient_id)).where(col(PatientIdentifier.mrn) == text)
+    conditions = [col(Patient.mrn) == text, col(Patient.id).in_(other_systems)]
+    if len(text) >= NAME_SEARCH_MIN_CHARS:
+        conditions.append(col(Patient.name).contains(text, autoescape=True))
+    if re.fullmatch(r"\d{17}[\dX]", compact):
+        conditions.append(col(Patient.national_id) == compact)
+    elif re.fullmatch(r"\d{15}", compact):
+        try:
+            conditions.append(col(Patient.national_id) == upgrade_15_to_18(compact))
+        except IdentityError:
+            pass
+    try:
+        number = normalize_phone(text).number
+    except IdentityError:
+        number = ""
+    if number:
+        having = select(col(PatientPhone.patient_id)).where(col(PatientPhone.number) == number)
+        conditions.append(col(Patient.id).in_(having))
+    query = (select(Patient).where(col(Patient.merged_into_id).is_(None), or_(*conditions))
+             .order_by(col(Patient.name), col(Patient.id)).limit(limit))
+    return list(session.execute(query).scalars())
+
+
+def add_phone(session: Session, patient_id: int, raw_number: str, *,
+              owner: PhoneOwner | str) -> tuple[PatientPhone, bool]:
+    """Give the patient a phone number (normalised; whose phone it is: ``owner``), tried after the numbers she
+    has. Returns the row and whether it was added (False: she has the number already, left as it is)."""
+    try:
+        who = PhoneOwner(owner)
+    except ValueError:
+        raise InvalidInput(f"whose phone is it: one of {', '.join(o.value for o in PhoneOwner)}") from None
+    if session.get(Patient, patient_id) is None:
+        raise PatientNotFound(f"patient {patient_id} does not exist")
+    phone = normalize_phone(raw_number)
+    if phone.extension:
+        raise InvalidInput("a number with an extension cannot be added here; add it in the HIS")
+    existing = session.execute(select(PatientPhone).where(
+        col(PatientPhone.patient_id) == patient_id, col(PatientPhone.number) == phone.number)).scalar_one_or_none()
+    if existing is not None:
+        return existing, False
+    last = session.execute(select(func.max(col(PatientPhone.rank))).where(
+        col(PatientPhone.patient_id) == patient_id)).scalar_one_or_none()
+    row = PatientPhone(patient_id=patient_id, number=phone.number, kind=phone.kind, owner=who,
+                       rank=0 if last is None else last + 1)
+    session.add(row)
+    session.flush()
+    return row, True
 
 
 def _follow_merges(session: Session, patient: Patient) -> Patient:
@@ -184,7 +248,8 @@ def patient_timeline(session: Session, patient_id: int) -> list[TimelineEntry]:
                                  {"status": t.status.value, "channel": t.channel.value, "outcome": t.final_outcome}))
     for a in session.execute(select(CallAttempt).where(col(CallAttempt.patient_id) == patient_id)).scalars():
         out.append(TimelineEntry(a.started_at, "call", a.outcome_code or "", f"attempt:{a.id}",
-                                 {"task_id": a.task_id, "outcome": a.outcome_code, "robot": a.robot}))
+                                 {"task_id": a.task_id, "outcome": a.outcome_code, "robot": a.robot,
+                                  "direction": a.direction}))
     for r in session.execute(select(Response).where(col(Response.patient_id) == patient_id)).scalars():
         out.append(TimelineEntry(r.finished_at or r.started_at, "response", r.status, f"response:{r.id}",
                                  {"questionnaire_id": r.questionnaire_id, "scores": r.scores}))

@@ -225,19 +225,25 @@ def _register_handlers(socketio: SocketIO) -> None:
             ringing = inbound.register_incoming(db_session, agent, call_ref=call_ref,
                                                 remote_uri=str(data.get("remote_uri") or ""),
                                                 now=state().services.clock.now())
-            locale = inbound.patient_language(db_session, ringing.patient_id)
-        if ringing.attempt_id is not None:
-            bind = inbound.bind_command(agent, ringing, locale=locale)
-            socketio.emit(EventKind.agent_command.value, bind.payload, to=bind.room)
+            # an unknown caller is transcribed in the hospital's language (the nurse says who it was later)
+            locale = inbound.patient_language(db_session, ringing.patient_id) or state().settings.locale
+        bind = inbound.bind_command(agent, ringing, locale=locale)
+        socketio.emit(EventKind.agent_command.value, bind.payload, to=bind.room)
         socketio.emit(EventKind.incoming_call.value, ringing.event(), to=user_room(agent_id))
         return {"ok": True, "attempt_id": ringing.attempt_id}
 
     def incoming_call_ended(data: Any) -> dict[str, Any]:
+        """A ringing call ended before the agent knew its attempt (the caller hung up while it was being filed):
+        the attempt ends as missed and the nurse's pages stop ringing."""
         agent_id = flask_session.get(AGENT_KEY)
         if not isinstance(agent_id, int) or not isinstance(data, dict):
             return {"ok": False, "error": "only a softphone agent reports incoming calls"}
-        socketio.emit(EventKind.incoming_ended.value, {"call_ref": str(data.get("call_ref") or "")[:64]},
-                      to=user_room(agent_id))
+        call_ref = str(data.get("call_ref") or "")[:64]
+        with db(immediate=True) as db_session:
+            agent = users.get_member(db_session, agent_id)
+            if agent is not None and call_ref:
+                inbound.caller_gave_up(db_session, agent, call_ref, now=state().services.clock.now())
+        socketio.emit(EventKind.incoming_ended.value, {"call_ref": call_ref}, to=user_room(agent_id))
         return {"ok": True}
 
     for name, handler in (("connect", connect), ("follow_attempt", follow_attempt),

@@ -15,7 +15,7 @@ from callcenter import alerts, call_form, disclosure, inbound, nurse_calls, queu
 from callcenter import patient_panel as panels
 from callcenter.errors import Conflict, InvalidInput
 from callcenter.events import EventKind, agent_room, attempt_room
-from callcenter.models import AnswerSource, CallAttempt, FollowUpPlan, Patient, Role, Task
+from callcenter.models import AnswerSource, Role
 from callcenter.privacy import PATIENT_DATA_ROLES
 from web.auth import ALL_ROLES, home_for, public, remote_addr, role_required
 from web.realtime import agent_online, board_for, notifier_for
@@ -54,7 +54,8 @@ def home() -> Any:
 def queue_page() -> Any:
     with db() as session:
         rows = worklist.worklist(session, current_user.member)
-    return render_template("workspace/queue.html", rows=rows)
+        open_calls = inbound.open_calls(session, current_user.member) if current_user.role is Role.nurse else []
+    return render_template("workspace/queue.html", rows=rows, open_calls=open_calls)
 
 
 @bp.get("/workspace/patients/<int:patient_id>")
@@ -211,20 +212,11 @@ def release(task_id: int) -> Any:
 def incoming_banner() -> Any:
     """The ringing banner (fetched by live.js when her phone rings: names never travel over Socket.IO)."""
     attempt_id = request.args.get("attempt_id", "")
-    call_ref = request.args.get("call_ref", "")[:64]
-    patient_name, plan = "", ""
-    if attempt_id.isdigit():
-        with db() as session:
-            attempt = inbound.ringing_attempt(session, int(attempt_id), current_user.member)
-            patient = session.get(Patient, attempt.patient_id)
-            patient_name = patient.name if patient is not None else ""
-            task = session.get(Task, attempt.task_id) if attempt.task_id else None
-            plan_row = session.get(FollowUpPlan, task.plan_id) if task is not None and task.plan_id else None
-            if task is not None:
-                plan = f"{plan_row.name if plan_row else task.questionnaire_key} · {task.reason}"
-    return render_template("workspace/_incoming.html", attempt_id=int(attempt_id) if attempt_id.isdigit() else None,
-                           call_ref=call_ref, patient_name=patient_name, plan=plan,
-                           masked_number=request.args.get("masked", "")[:32], back=urlparse(request.referrer or "").path)
+    if not attempt_id.isdigit():
+        raise InvalidInput("attempt_id is missing")
+    with db() as session:
+        banner = inbound.ringing_banner(session, int(attempt_id), current_user.member)
+    return render_template("workspace/_incoming.html", banner=banner, back=urlparse(request.referrer or "").path)
 
 
 @bp.post("/workspace/incoming/<int:attempt_id>/answer")
@@ -238,16 +230,13 @@ def answer_incoming(attempt_id: int) -> Any:
         form = call_form.open_form(session, task_id, nurse, attempt_id=attempt_id,
                                    hospital_name=current.settings.hospital_name, today=local_today(),
                                    now=now) if task_id is not None else None
-        attempt = session.get(CallAttempt, attempt_id)
-        patient_id = attempt.patient_id if attempt is not None else 0
     _send(command)
     if task_id is not None:
         _tell_board(task_id)
     if form is not None:  # the question on screen when the patient starts talking
         _send(nurse_calls.AgentCommand(command.room, form.grammar_command(attempt_id)))
-    if task_id is None:
-        flash("来电已接听：该患者当前没有可由您处理的随访任务。", "info")
-        return redirect(url_for("workspace.patient", patient_id=patient_id))
+    if task_id is None:  # an unknown caller, or nothing she can take: the page of the call itself
+        return redirect(url_for("workspace.incoming_call", attempt_id=attempt_id))
     return redirect(url_for("workspace.call", task_id=task_id))
 
 
@@ -261,14 +250,82 @@ def decline_incoming(attempt_id: int) -> Any:
     return redirect(_back_or_queue())
 
 
-@bp.post("/workspace/incoming/unfiled/<call_ref>/<command>")
+def _incoming_page(attempt_id: int, *, term: str = "", matches: list[inbound.Caller] | None = None) -> Any:
+    with db() as session:
+        view = inbound.inbound_call(session, attempt_id, current_user.member, today=local_today())
+    return render_template("workspace/incoming_call.html", call=view, term=term, matches=matches,
+                           owners=inbound.OWNER_LABELS, agent_online=agent_online(current_user.id))
+
+
+@bp.get("/workspace/incoming/<int:attempt_id>")
 @role_required(*CALL_ROLES)
-def unfiled_incoming(call_ref: str, command: str) -> Any:
-    """A number no patient has: answer or decline it (not filed under a patient)."""
-    _send(inbound.unknown_caller_command(current_user.member, call_ref, command))
-    if command == "answer":
-        flash("来电已接听（未登记号码）：通话录音保存在坐席，不归入任何患者。", "info")
-    return redirect(_back_or_queue())
+def incoming_call(attempt_id: int) -> Any:
+    """A call in without a task: the call, who called (she says), the task it is about, how it went."""
+    return _incoming_page(attempt_id)
+
+
+@bp.post("/workspace/incoming/<int:attempt_id>/search")
+@role_required(*CALL_ROLES)
+def search_caller(attempt_id: int) -> Any:
+    """Patients matching what the caller says (posted: names and ID numbers stay out of URLs and logs)."""
+    term = request.form.get("q", "").strip()[:64]
+    with db() as session:
+        matches = inbound.caller_candidates(session, attempt_id, current_user.member, term, today=local_today())
+    if request.headers.get("HX-Request"):
+        return render_template("workspace/_caller_matches.html", attempt_id=attempt_id, term=term, matches=matches,
+                               owners=inbound.OWNER_LABELS)
+    return _incoming_page(attempt_id, term=term, matches=matches)
+
+
+@bp.post("/workspace/incoming/<int:attempt_id>/identify")
+@role_required(*CALL_ROLES)
+def identify_caller(attempt_id: int) -> Any:
+    patient_id = request.form.get("patient_id", "")
+    if not patient_id.isdigit():
+        raise InvalidInput("choose the patient who called")
+    owner = request.form.get("owner", "") if request.form.get("add_number") else ""
+    with db(immediate=True) as session:
+        done = inbound.identify_caller(session, attempt_id, current_user.member, int(patient_id),
+                                       now=state().services.clock.now(), add_number_as=owner,
+                                       remote_addr=remote_addr())
+    # no flash: on the call page it would take a column; the page shows the caller and whose phone the number is
+    return redirect(url_for("workspace.incoming_call", attempt_id=attempt_id, identified=done.patient_id))
+
+
+@bp.post("/workspace/incoming/<int:attempt_id>/task")
+@role_required(*CALL_ROLES)
+def take_task_for_call(attempt_id: int) -> Any:
+    """The call is about the caller's open task: it is leased to her and its call screen holds this call."""
+    task = request.form.get("task_id", "")
+    if not task.isdigit():
+        raise InvalidInput("task_id is missing")
+    current = state()
+    now = current.services.clock.now()
+    nurse = current_user.member
+    with db(immediate=True) as session:
+        task_id = inbound.take_task_for_call(session, attempt_id, nurse, int(task), now=now, rules=current.rules)
+        live = nurse_calls.known_call_state(session, attempt_id) != "disconnected"
+        form = call_form.open_form(session, task_id, nurse, attempt_id=attempt_id,
+                                   hospital_name=current.settings.hospital_name, today=local_today(),
+                                   now=now) if live else None
+    _tell_board(task_id)
+    if form is not None:  # the call is up: speech listens for the form's question from now on
+        _send(nurse_calls.AgentCommand(agent_room(nurse.id), form.grammar_command(attempt_id)))
+    return redirect(url_for("workspace.call", task_id=task_id))
+
+
+@bp.post("/workspace/incoming/<int:attempt_id>/wrap-up")
+@role_required(*CALL_ROLES)
+def wrap_up_incoming(attempt_id: int) -> Any:
+    with db(immediate=True) as session:
+        attempt = inbound.wrap_up_call(session, attempt_id, current_user.member,
+                                       outcome_code=request.form.get("outcome", ""),
+                                       note=request.form.get("note", ""), now=state().services.clock.now())
+        patient_id = attempt.patient_id
+    flash(f"来电 #{attempt_id} 已记录结果。", "info")
+    if patient_id is not None:
+        return redirect(url_for("workspace.patient", patient_id=patient_id))
+    return redirect(url_for("workspace.queue"))
 
 
 def _back_or_queue() -> str:

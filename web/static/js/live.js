@@ -42,17 +42,16 @@
     });
   });
 
-  // A patient calling in: the banner (with the caller's name) comes from the server over HTTP; the event has ids.
+  // A call in (every one is filed, a caller nobody knows too): the banner (with the caller's name) comes from the
+  // server over HTTP; the event has ids.
   var ringing = {}; // call_ref -> banner element
   function ring(d) {
-    if (!d.call_ref || ringing[d.call_ref]) return;
+    if (!d.call_ref || !d.attempt_id || ringing[d.call_ref]) return;
     var holder = document.createElement("div");
     holder.className = "incoming-holder";
     ringing[d.call_ref] = holder;
     document.body.appendChild(holder);
-    var query = "call_ref=" + encodeURIComponent(d.call_ref) + "&masked=" + encodeURIComponent(d.masked_number || "") +
-      (d.attempt_id ? "&attempt_id=" + d.attempt_id : "");
-    fetch("/workspace/incoming?" + query, { credentials: "same-origin" })
+    fetch("/workspace/incoming?attempt_id=" + encodeURIComponent(d.attempt_id), { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : ""; })
       .then(function (html) {
         if (!ringing[d.call_ref]) return; // stopped ringing meanwhile
@@ -60,7 +59,7 @@
         var answer = document.getElementById("incoming-answer");
         if (answer) answer.focus();
       });
-    if (d.attempt_id) socket.emit("follow_attempt", { attempt_id: d.attempt_id }); // to see it stop ringing
+    socket.emit("follow_attempt", { attempt_id: d.attempt_id }); // to see it stop ringing
   }
   function stopRinging(callRef) {
     var holder = ringing[callRef];
