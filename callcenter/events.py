@@ -25,6 +25,7 @@ class EventKind(enum.StrEnum):
     notice = "notice"  # {text}: a message for the user
     incoming_call = "incoming_call"  # {call_ref, attempt_id, patient_id, task_id, masked_number}: her phone rings
     incoming_ended = "incoming_ended"  # {call_ref}: a ringing call was answered, declined or given up
+    session_ended = "session_ended"  # {}: the user was deactivated; the page goes to the login page
     # server -> softphone agent
     agent_command = "agent_command"  # {command: dial|hangup|hold|resume|mute|dtmf|transfer, attempt_id, ...}
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
@@ -17,6 +17,7 @@ from callcenter import audit, users
 from callcenter.audit import AuditAction
 from callcenter.errors import InvalidInput
 from callcenter.models import Role
+from web import realtime
 from web.auth import remote_addr, role_required
 from web.services import db, state
 
@@ -76,6 +77,7 @@ def deactivate(username: str) -> Any:
         member = users.deactivate(session, username)
         audit.record(session, action=AuditAction.user_deactivate, at=state().services.clock.now(),
                      user_id=current_user.id, object_type="user", object_id=member.id, remote_addr=remote_addr())
+    realtime.end_sessions(current_app._get_current_object(), member.id)  # type: ignore[attr-defined]
     flash(f"已停用 {member.username}。", "info")
     return redirect(url_for("admin.users"))
 

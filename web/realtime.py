@@ -104,6 +104,24 @@ def agent_online(user_id: int) -> bool:
     return any(True for _ in manager.get_participants("/", agent_room(user_id)))
 
 
+def end_sessions(app: Flask, user_id: int) -> int:
+    """A deactivated user's live connections end now, not at her next page: every browser page and softphone
+    agent of hers is told (``session_ended``, through Redis to every process) and this process disconnects the
+    ones it holds. They cannot come back: a reconnect is refused (the user loader and the agent token look-up
+    both refuse inactive users), and every handler re-reads the user. Returns how many this process closed."""
+    socketio = socketio_for(app)
+    notifier_for(app).emit(EventKind.session_ended, {}, user_room(user_id))
+    notifier_for(app).emit(EventKind.session_ended, {}, agent_room(user_id))
+    manager = socketio.server.manager
+    sids = {sid for room in (user_room(user_id), agent_room(user_id))
+            for sid, _eio_sid in manager.get_participants("/", room)}
+    for sid in sids:
+        socketio.server.disconnect(sid, namespace="/")
+    if sids:
+        logger.info("user=%s deactivated: %s live connection(s) closed", user_id, len(sids))
+    return len(sids)
+
+
 def _register_handlers(socketio: SocketIO) -> None:
     def connect(auth: Any = None) -> bool:
         if current_user.is_authenticated:

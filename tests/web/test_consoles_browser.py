@@ -219,6 +219,7 @@ def test_an_admin_deactivates_a_user_who_can_no_longer_log_in_and_the_audit_page
     nurse2 = new_page()  # logged in before the deactivation
     ui.login(nurse2, "nurse2")
     expect(nurse2).to_have_url(f"{ui.base_url}/workspace/queue")
+    expect(nurse2.locator("#conn")).to_have_attribute("data-state", "connected")
     admin = new_page()
     ui.login(admin, "admin")
     admin.goto(f"{ui.base_url}/admin/users")
@@ -228,8 +229,10 @@ def test_an_admin_deactivates_a_user_who_can_no_longer_log_in_and_the_audit_page
     expect(admin.locator(".flash")).to_contain_text("已停用 nurse2")
     expect(row).to_contain_text("已停用")
     expect(row.get_by_role("button", name="恢复")).to_be_visible()
-    # her open session ends at the next request, and she cannot log in again
-    nurse2.reload()
+    # her open page is closed at once (its live connection is ended and it leaves for the login page) ...
+    expect(nurse2).to_have_url(f"{ui.base_url}/login")
+    # ... her session is over at the next request, and she cannot log in again
+    nurse2.goto(f"{ui.base_url}/workspace/queue")
     expect(nurse2).to_have_url(re.compile(r"/login\?next=(/|%2F)workspace(/|%2F)queue$"))
     ui.login(nurse2, "nurse2")
     expect(nurse2.locator(".flash")).to_contain_text("账号已停用")

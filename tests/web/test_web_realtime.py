@@ -250,3 +250,20 @@ def test_an_agent_that_restarted_mid_call_has_its_lost_call_ended_and_the_screen
     assert _events(agent, "agent_command") == []
     browser = sio_client("nurse")
     assert browser.emit("hello", {"attempt_id": lost}, callback=True)["ok"] is False  # only agents say hello
+
+
+def test_deactivating_a_user_ends_her_live_connections_and_her_agents(sio_client, app, sqlite_engine, staff,
+                                                                       auth_for):
+    with session_scope(sqlite_engine) as s:
+        token = users.issue_agent_token(s, "nurse2")
+    page, agent, other = sio_client("nurse2"), sio_client(auth={"agent_token": token}), sio_client("nurse")
+    assert page.is_connected() and agent.is_connected() and other.is_connected()
+    admin, admin_auth = auth_for("admin")
+    assert admin.post("/admin/users/nurse2/deactivate", data={"csrf_token": admin_auth.csrf}).status_code == 302
+    assert not page.is_connected() and not agent.is_connected()
+    assert other.is_connected()  # nobody else's
+    # nothing meant for her reaches her any more, and she cannot connect again
+    notifier_for(app).emit(EventKind.notice, {"text": "给护士二"}, user_room(staff["nurse2"].id))
+    assert not sio_client("nurse2").is_connected()
+    assert not sio_client(auth={"agent_token": token}).is_connected()
+    assert _events(other, "notice") == [] and _events(other, "session_ended") == []

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var KINDS = ["call_state", "transcript", "partial", "proposal", "recording", "speech", "question", "alert",
-               "queue_changed", "notice", "incoming_call", "incoming_ended"];
+               "queue_changed", "notice", "incoming_call", "incoming_ended", "session_ended"];
   var handlers = {};
   var conn = document.getElementById("conn");
   var socket = io({ transports: ["websocket", "polling"] });
@@ -66,6 +66,12 @@
     if (holder) holder.remove();
     delete ringing[callRef];
   }
+  // The account was deactivated: stop reconnecting (the server refuses) and leave for the login page.
+  socket.on("session_ended", function () {
+    socket.io.reconnection(false);
+    socket.disconnect();
+    window.location.assign("/login");
+  });
   socket.on("incoming_call", ring);
   socket.on("incoming_ended", function (d) { stopRinging(d.call_ref); });
   socket.on("call_state", function (d) {
