@@ -39,9 +39,11 @@ def softphone_agent(live_server: Any, live_app: Any, settings: Any, engine: Any,
     proc = subprocess.Popen([str(Path(sys.executable).parent / "callcenter"), "softphone", "--server",
                              live_server.url, *args], env=env)
     try:
-        assert in_room(live_app, agent_room(user_id), 60.0), "the softphone agent did not connect"
+        # a deadline, not a pause: the agent joins as soon as it is up, in a few seconds on a quiet machine; loading
+        # the speech model took over a minute when other test suites loaded the 2 cores (load 12-15)
+        assert in_room(live_app, agent_room(user_id), 180.0), "the softphone agent did not connect"
         yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(30)
+        code = proc.wait(60)
     assert code == 0, "the softphone agent did not exit cleanly"
