@@ -18,7 +18,8 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -44,9 +45,14 @@ def load_dial_plan(path: str) -> dict[str, str]:
     return dict(data)
 
 
+class SeatCancelled(Exception):
+    """The seat was closed while it was still starting."""
+
+
 @dataclass
 class Seat:
-    """A running softphone seat; ``close()`` stops it in the safe order (link, phone, headset, speech)."""
+    """A running softphone seat; ``close()`` stops it in the safe order (link, phone, headset, speech). Any
+    thread may close it, also while it is still starting (``start_seat`` then stops and raises)."""
 
     link: Any
     agent: Any
@@ -55,12 +61,18 @@ class Seat:
     headset: Any = None
     voice: Any = None
     _closed: bool = field(default=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.link.close()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.link.close()  # also ends a connection attempt still retrying
         self.phone.close()  # hangs up, finishes recordings, destroys pjsua2 (no SIGABRT)
         if self.voice is not None:
             self.voice.close()
@@ -92,12 +104,24 @@ def start_speech(settings: Settings) -> Any:
         return AsrPool.from_settings(settings).start(wait_ready_s=None)
 
 
+def _wait_for_speech(seat: Seat, timeout_s: float) -> bool:
+    """Whether the speech models loaded within ``timeout_s``; raises SeatCancelled when the seat is closed first."""
+    deadline = time.monotonic() + timeout_s
+    while not seat.pool.wait_ready(0.5):
+        if seat.closed:
+            raise SeatCancelled
+        if time.monotonic() > deadline:
+            return False
+    return True
+
+
 def start_seat(settings: Settings, server_url: str, token: str, *, dial_plan: Mapping[str, str] | None = None,
                headset_setting: str | None = None, speak_questions: bool = False, speech: bool = True,
                pool: Any = None, phone_overrides: Mapping[str, object] | None = None,
-               connect_retry: bool = True) -> Seat:
+               connect_retry: bool = True, on_built: Callable[[Seat], None] | None = None) -> Seat:
     """Start phone, speech (unless a started ``pool`` is given), headset and agent, and connect to the dashboard
-    (retrying while it starts)."""
+    (retrying while it starts). ``on_built`` gets the seat before it waits for speech and connects, so another
+    thread can close it meanwhile (SeatCancelled is raised then); it may raise SeatCancelled itself."""
     from scripts_questionnaires.model import Item
     from softphone.agent import AgentLink, SoftphoneAgent
     from softphone.config import PhoneConfig
@@ -111,6 +135,7 @@ def start_seat(settings: Settings, server_url: str, token: str, *, dial_plan: Ma
     wanted = settings.headset if headset_setting is None else headset_setting
     headset = Headset.from_setting(wanted) if wanted.strip() else None
     phone = None
+    seat: Seat | None = None
     try:
         if headset is not None:
             headset.open()
@@ -130,16 +155,24 @@ def start_seat(settings: Settings, server_url: str, token: str, *, dial_plan: Ma
         link = AgentLink(server_url, token)
         link.attach(agent)
         seat = Seat(link, agent, phone, pool, headset, voice)
-        if pool is not None and not pool.wait_ready(120):  # online only once speech can follow the first call
+        if on_built is not None:
+            on_built(seat)
+        if pool is not None and not _wait_for_speech(seat, 120):  # online once speech can follow the first call
             logger.warning("speech models still loading after 120 s; the first calls may get no proposals")
         link.start(retry=connect_retry)
+        if seat.closed:  # closed while connecting: this connection must not outlive it
+            link.close()
+            raise SeatCancelled
     except BaseException:
-        if phone is not None:
-            phone.close()
-        if headset is not None:
-            headset.close()
-        if pool is not None:
-            pool.close()
+        if seat is not None:
+            seat.close()
+        else:
+            if phone is not None:
+                phone.close()
+            if headset is not None:
+                headset.close()
+            if pool is not None:
+                pool.close()
         raise
     logger.info("softphone seat up: SIP %s, speech %s, headset %s", phone.local_uri,
                 "on" if pool is not None else "off", "yes" if headset is not None else "no (null audio)")
@@ -147,7 +180,11 @@ def start_seat(settings: Settings, server_url: str, token: str, *, dial_plan: Ma
 
 
 class BackgroundSeat(threading.Thread):
-    """For ``serve``/``demo``: the seat starts on a thread while the server comes up in the main thread."""
+    """For ``serve``/``demo``: the seat starts on a thread while the server comes up in the main thread.
+
+    ``close()`` may come at any time (SIGTERM while the speech models still load, or while the agent still tries
+    to reach the server, which has stopped): the start is cancelled and whatever it built is closed, so the
+    process exits without a live pjsua2 endpoint or speech workers left behind."""
 
     def __init__(self, settings: Settings, server_url: str, token: str, **options: Any) -> None:
         super().__init__(name="softphone-seat", daemon=True)
@@ -157,19 +194,41 @@ class BackgroundSeat(threading.Thread):
         self.options = options
         self.seat: Seat | None = None
         self.ready = threading.Event()
+        self._lock = threading.Lock()
+        self._closing = False
+
+    def _built(self, seat: Seat) -> None:
+        with self._lock:
+            if self._closing:
+                raise SeatCancelled
+            self.seat = seat
 
     def run(self) -> None:
         try:
-            self.seat = start_seat(*self.args, **self.options)
+            start_seat(*self.args, on_built=self._built, **self.options)
+        except SeatCancelled:
+            logger.info("the in-process softphone was stopped while starting")
         except Exception:
-            logger.exception("the in-process softphone could not start; calls cannot be placed from this PC")
+            if self._closing:
+                logger.info("the in-process softphone was stopped while starting", exc_info=True)
+            else:
+                logger.exception("the in-process softphone could not start; calls cannot be placed from this PC")
         finally:
             self.ready.set()
 
-    def close(self) -> None:
-        self.ready.wait(30)
-        if self.seat is not None:
-            self.seat.close()
+    def close(self, timeout_s: float = 30.0) -> None:
+        with self._lock:
+            self._closing = True
+            seat = self.seat
+        if self.ident is None:  # never started: only the speech pool exists
+            if self.options.get("pool") is not None:
+                self.options["pool"].close()
+            return
+        if seat is not None:
+            seat.close()
+        self.join(timeout_s)  # a start under way notices, closes what it built and ends
+        if self.is_alive():
+            logger.warning("the in-process softphone did not stop within %.0f s", timeout_s)
 
 
 @click.command("softphone")
