@@ -165,6 +165,13 @@ def test_compress_wav_writes_the_copy_next_to_the_wav_and_keeps_it(tmp_path: Pat
     assert abs(float(_probe(out)["duration"]) - 2.0) < 0.2
 
 
+@pytest.mark.parametrize("seconds", [0.5, 2.74, 7.13])
+def test_whole_copies_pass_the_length_check_whatever_the_last_mp3_frame(tmp_path: Path, seconds: float) -> None:
+    # at 8 kHz an MP3 starts 0.138 s late (encoder delay) and ends on a 72 ms frame: 2.74 s comes out as 2.952 s
+    wav = _two_channel_wav(tmp_path / "call.wav", seconds=seconds)
+    assert compress_wav(wav, "mp3").is_file()
+
+
 def test_a_copy_cut_short_is_refused_and_never_put_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # an encoder that stops early but exits 0 (as when the disk fills up at the wrong moment): here ffmpeg is told
     # to stop after 1 s of a 3 s recording
