@@ -320,12 +320,15 @@ class AgentLink:
         self._wake = threading.Condition()
         self._stopping = False
         self.connected = threading.Event()
+        self.ended = threading.Event()  # the dashboard ended this agent's session (its user was deactivated)
+        self._on_ended: list[Callable[[], None]] = []
         self.connections = 0  # connects so far (reconnections included)
         self.agent: SoftphoneAgent | None = None
         self._sender = threading.Thread(target=self._send_loop, name="agent-link", daemon=True)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("agent_command", self._on_command)
+        self.sio.on("session_ended", self._on_session_ended)
 
     def attach(self, agent: SoftphoneAgent) -> None:
         self.agent = agent
@@ -379,6 +382,24 @@ class AgentLink:
         self.connected.clear()
         if not self._stopping:
             logger.warning("lost the dashboard connection; calls go on, reconnecting")
+
+    def when_ended(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (once, from a client thread) when the dashboard ends this agent's session; at once
+        if it already has."""
+        self._on_ended.append(callback)
+        if self.ended.is_set():
+            callback()
+
+    def _on_session_ended(self, *_: Any) -> None:
+        # the server disconnects right after this and refuses this token from now on: reconnecting is pointless
+        self.sio.reconnection = False
+        if self.ended.is_set():
+            return
+        logger.error("the dashboard ended this softphone's session: its user was deactivated. Ask an "
+                     "administrator (callcenter users token USER issues a new agent token for an active user)")
+        self.ended.set()
+        for callback in list(self._on_ended):
+            callback()
 
     def _on_command(self, data: Any) -> dict[str, Any]:
         if self.agent is None:

@@ -261,7 +261,10 @@ def command(app_ctx: AppContext, server_url: str, token: str, dial_plan_path: st
     except SoftphoneError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"softphone {seat.phone.local_uri} connected to {server_url}  (Ctrl-C to stop)")
+    seat.link.when_ended(stop.set)
     try:
         stop.wait()
     finally:
         seat.close()
+    if seat.link.ended.is_set():
+        raise click.ClickException("the dashboard ended this softphone's session: its user was deactivated")
