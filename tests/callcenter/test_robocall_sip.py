@@ -46,7 +46,7 @@ from scripts_questionnaires.loader import load_script
 from softphone.config import PhoneConfig
 from softphone.robocall_worker_pool import WorkerPool
 from softphone.wav import sha256_file, wav_duration_s
-from tests.softphone.peers import Baresip, free_port, speech_wav
+from tests.softphone.peers import Baresip, free_port_run, speech_wav
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
@@ -149,7 +149,7 @@ def _run(engine: Engine, patients: Patients, tmp_path: Path, workers: int, calls
     service = RobocallService(engine, CallRules(), robot="r1", hospital_name="示例医院", script=script,
                               synth=synth or tone_synth(tmp_path / "prompts"), uri_for=patients.uris.__getitem__,
                               clock=FrozenClock(NOW), config=CONFIG, recordings_dir=recordings)
-    pool = WorkerPool(PhoneConfig(bind_port=free_port(), recordings_dir=str(recordings)), workers=workers,
+    pool = WorkerPool(PhoneConfig(bind_port=free_port_run(workers), recordings_dir=str(recordings)), workers=workers,
                       calls_per_worker=calls_per_worker, on_progress=patients.on_progress)
     pool.start()
     try:

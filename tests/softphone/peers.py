@@ -26,6 +26,27 @@ AUDIO_CACHE = REPO / ".cache" / "test-audio"
 
 
 # -- ports and readiness ----------------------------------------------------------------------------------------
+def _free_for_both(port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port_run(count: int, step: int = 2) -> int:
+    """A base port P with P, P + step, … (``count`` ports) all free for UDP and TCP: robot-call workers listen on
+    base + 2 * i, and a port next to a free one may be the local end of a client connection (e.g. to
+    PostgreSQL) in the ephemeral range."""
+    for _ in range(100):
+        base = free_port()
+        if all(_free_for_both(base + step * i) for i in range(1, count)):
+            return base
+    raise RuntimeError(f"no run of {count} free ports found")
+
+
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     """A port free for both UDP and TCP on 127.0.0.1 (SIP listeners use UDP, ctrl_tcp uses TCP)."""
     for _ in range(50):
